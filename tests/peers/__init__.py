@@ -1,0 +1,1 @@
+"""Comparison peers: other implementations loaded only by tests and benchmarks, never by the product."""
