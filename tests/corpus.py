@@ -41,17 +41,19 @@ def music() -> tuple[tuple[str, np.ndarray], ...]:
     return tuple((p.name, read_audio(p)) for p in _files(MUSIC_DIR, "asterisk-moh-opsound-wav"))
 
 
-def as_channels(recordings, chunk_s: float = 60.0) -> np.ndarray:
-    """Recordings cut into ``chunk_s`` pieces and stacked as channels ``(channels, n)``, zero-padded.
+def as_channels(recordings, chunk_s: float = 60.0, gap_s: float = 0.1) -> np.ndarray:
+    """All recordings end to end (``gap_s`` of silence between them), cut into ``chunk_s`` channels.
 
-    A batched receiver hears the whole corpus at once this way; each piece still sounds as recorded.
+    A batched receiver hears the whole corpus at once this way, shape ``(channels, n)``; the last
+    channel is zero-padded.
     """
+    gap = np.zeros(int(gap_s * SAMPLE_RATE_HZ), dtype=np.int16)
+    stream = np.concatenate([part for _, samples in recordings for part in (samples, gap)])
     chunk = int(chunk_s * SAMPLE_RATE_HZ)
-    pieces = [samples[start:start + chunk] for _, samples in recordings for start in range(0, len(samples), chunk)]
-    out = np.zeros((len(pieces), chunk), dtype=np.int16)
-    for row, piece in enumerate(pieces):
-        out[row, :len(piece)] = piece
-    return out
+    channels = -(-len(stream) // chunk)
+    out = np.zeros(channels * chunk, dtype=np.int16)
+    out[:len(stream)] = stream
+    return out.reshape(channels, chunk)
 
 
 def total_seconds(recordings) -> float:
