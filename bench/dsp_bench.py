@@ -1,0 +1,145 @@
+"""Speed of the signal layer, in channel-seconds of audio per CPU-second, on one core.
+
+Our receivers take all channels at once in 20 ms frames, as the media loop will feed them.
+SpanDSP 0.0.6 (Debian ``libspandsp2``, loaded through ctypes as a comparison peer only) hears
+the same audio, one channel at a time in one-second calls: its most favourable way to run.
+
+Run: ``python bench/dsp_bench.py`` (or ``make bench``). ``--seconds`` sets the audio length per
+channel. The figures are CPU time of this process (``time.process_time``), BLAS held to one
+thread.
+"""
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hotline.dsp import callerid, tones  # noqa: E402
+from hotline.dsp.dtmf import DtmfReceiver  # noqa: E402
+from hotline.dsp.linemodel import through_line  # noqa: E402
+from hotline.dsp.progress import ProgressDetector  # noqa: E402
+from tests.peers import spandsp  # noqa: E402
+
+SAMPLE_RATE_HZ = 8000
+FRAME_SAMPLES = 160  # 20 ms
+DISTINCT_SIGNALS = 16  # channels repeat a pool of this many different signals
+DTMF_CHANNEL_COUNTS = (1, 30, 240, 1000)
+RECEIVER_CHANNELS = 240
+
+
+def pool_to_channels(pool: list[np.ndarray], channels: int) -> np.ndarray:
+    n = min(len(x) for x in pool)
+    return np.stack([pool[c % len(pool)][:n] for c in range(channels)])
+
+
+def dtmf_signal(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Key presses (60 ms on, 90 ms off) between pauses, through a μ-law line with noise."""
+    parts = []
+    while sum(map(len, parts)) < seconds * SAMPLE_RATE_HZ:
+        digits = "".join(rng.choice(list(tones.DTMF_DIGITS), size=8))
+        parts += [tones.dtmf(digits, on_ms=60, off_ms=90, level_dbm0=-12, rng=rng), tones.silence(800)]
+    x = np.concatenate(parts)[:int(seconds * SAMPLE_RATE_HZ)]
+    return through_line(x, noise_dbm0=-45, codec="ulaw", rng=rng)
+
+
+def progress_signal(seconds: float, rng: np.random.Generator, index: int) -> np.ndarray:
+    name = ("busy", "congestion", "ringback", "dial")[index % 4]
+    x = tones.progress_tone("china", name, seconds * 1000, level_dbm0=-20, rng=rng)
+    return through_line(x, noise_dbm0=-50, codec="alaw", rng=rng)
+
+
+def callerid_signal(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """An MDMF caller-ID burst every two seconds, silence between, as before the first ring."""
+    message = callerid.encode_mdmf(number="13800138000", name="ZHANG WEI", datetime="11261402")
+    burst = callerid.modulate(message, level_dbm0=-20, rng=rng)
+    period = 2 * SAMPLE_RATE_HZ
+    x = np.zeros(int(seconds * SAMPLE_RATE_HZ))
+    for start in range(0, len(x) - len(burst), period):
+        x[start:start + len(burst)] = burst
+    return through_line(x, noise_dbm0=-50, codec="ulaw", rng=rng)
+
+
+def ours(receiver, audio: np.ndarray) -> tuple[float, int]:
+    """CPU seconds for ``receiver`` to hear ``audio`` in 20 ms frames, and how many events it gave."""
+    events = 0
+    start = time.process_time()
+    for offset in range(0, audio.shape[1] - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        events += len(receiver.process(audio[:, offset:offset + FRAME_SAMPLES]))
+    return time.process_time() - start, events
+
+
+def theirs(make, audio: np.ndarray) -> tuple[float, int]:
+    """CPU seconds for one SpanDSP receiver per channel to hear ``audio``, and its event count."""
+    receivers = [make() for _ in range(audio.shape[0])]
+    rows = [np.ascontiguousarray(row) for row in audio]
+    events = 0
+    start = time.process_time()
+    for receiver, row in zip(receivers, rows):
+        events += len(receiver.process(row))
+    elapsed = time.process_time() - start
+    for receiver in receivers:
+        receiver.close()
+    return elapsed, events
+
+
+def rate(audio: np.ndarray, cpu_s: float) -> float:
+    return audio.size / SAMPLE_RATE_HZ / cpu_s
+
+
+def row(name: str, channels: int, audio: np.ndarray, cpu_s: float, events: int) -> float:
+    figure = rate(audio, cpu_s)
+    print(f"  {name:<34} {channels:>5} ch  {figure:>12,.0f} ch-s/CPU-s  ({events} events)")
+    return figure
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio per channel (default 10)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(1)
+    have_peer = spandsp.available()
+    if not have_peer:
+        print("SpanDSP (libspandsp2) not found: printing our figures only")
+
+    print("DTMF receiver")
+    pool = [dtmf_signal(args.seconds, rng) for _ in range(DISTINCT_SIGNALS)]
+    for channels in DTMF_CHANNEL_COUNTS:
+        audio = pool_to_channels(pool, channels)
+        mine = row("hotline DtmfReceiver", channels, audio, *ours(DtmfReceiver(channels), audio))
+        if have_peer:
+            peer = row("SpanDSP dtmf_rx", channels, audio, *theirs(spandsp.DtmfRx, audio))
+            print(f"  ratio hotline / SpanDSP at {channels} channels: {mine / peer:.2f}x")
+
+    print("Call-progress detector (China plan)")
+    audio = pool_to_channels([progress_signal(args.seconds, rng, i) for i in range(DISTINCT_SIGNALS)],
+                             RECEIVER_CHANNELS)
+    mine = row("hotline ProgressDetector", RECEIVER_CHANNELS, audio,
+               *ours(ProgressDetector(RECEIVER_CHANNELS, plan="china"), audio))
+    if have_peer:
+        peer = row("SpanDSP super_tone_rx", RECEIVER_CHANNELS, audio,
+                   *theirs(lambda: spandsp.SuperToneRx("china"), audio))
+        print(f"  ratio hotline / SpanDSP: {mine / peer:.2f}x")
+
+    print("FSK caller-ID receiver (Bell 202)")
+    audio = pool_to_channels([callerid_signal(args.seconds, rng) for _ in range(DISTINCT_SIGNALS)],
+                             RECEIVER_CHANNELS)
+    mine = row("hotline FskCallerIdReceiver", RECEIVER_CHANNELS, audio,
+               *ours(callerid.FskCallerIdReceiver(RECEIVER_CHANNELS, standard="bell202"), audio))
+    if have_peer:
+        peer = row("SpanDSP adsi_rx", RECEIVER_CHANNELS, audio,
+                   *theirs(lambda: spandsp.AdsiRx(spandsp.ADSI_STANDARD_CLASS), audio))
+        print(f"  ratio hotline / SpanDSP: {mine / peer:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
