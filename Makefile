@@ -1,5 +1,5 @@
 # hotline: the two commands of the README, and what they need.
-#   make demo   set everything up, then show the appliance's signal layer at work
+#   make demo   set everything up, then start the appliance on the simulated board and call it
 #   make test   set everything up, then run the whole test suite
 # Both install Debian packages first when they are missing (as root, or through sudo).
 
@@ -10,13 +10,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # libspandsp2: SpanDSP, loaded only by tests and benchmarks as a comparison peer.
 # asterisk-*-wav: real recorded speech and music for the talk-off tests.
-# sox: makes and measures audio in the demo.
-APT_PACKAGES := libspandsp2 asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sox
+# sox: converts audio for the demo.
+# systemd: systemd-analyze, -sysusers, -tmpfiles check the shipped units.
+APT_PACKAGES := libspandsp2 asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sox systemd
 
 .PHONY: demo test bench system-packages clean
 
 demo: $(VENV)/.installed
-	$(VENV_PYTHON) -m hotline.dsp.demo
+	$(VENV_PYTHON) -m hotline.daemon.demo
 
 test: $(VENV)/.installed
 	$(VENV_PYTHON) -m pytest -n auto

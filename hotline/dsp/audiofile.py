@@ -16,7 +16,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from hotline.dsp import SAMPLE_RATE_HZ, g711
 from hotline.dsp.levels import to_pcm16
@@ -93,6 +92,8 @@ def _decode_data(path: Path, fmt: bytes, body: bytes) -> np.ndarray:
     raw = np.frombuffer(body[:frames * block_align], dtype=np.uint8)
     samples = _to_float(raw, tag, bits, dtype).reshape(frames, channels).mean(axis=1)
     if rate != SAMPLE_RATE_HZ:
+        from scipy.signal import resample_poly  # scipy.signal takes seconds to import: only when needed
+
         common = math.gcd(rate, SAMPLE_RATE_HZ)
         samples = resample_poly(samples, SAMPLE_RATE_HZ // common, rate // common)
     return to_pcm16(samples)

@@ -1,0 +1,983 @@
+"""Caller ID: FSK (Bell 202, V.23) and DTMF, received on many lines at once, and generated for tests.
+
+What it does
+    :class:`FskCallerIdReceiver` hears the audio of idle (on-hook) lines and reports every
+    caller-ID message it finds, decoded into its fields (number, name, date and time, reasons
+    for absence) or, when the message fails its checks, as an error. It does not care whether
+    the exchange sends before the first ring or between the first and the second: it is fed
+    audio whenever the line is on hook. :class:`DtmfCallerIdParser` turns DTMF digits (from
+    :class:`hotline.dsp.dtmf.DtmfReceiver`) into a number or a reason for its absence.
+    :func:`encode_sdmf`, :func:`encode_mdmf`, :func:`modulate` and :func:`dtmf_clip` make the
+    signals, for tests and for the simulated board. ``python -m hotline.dsp.callerid FILE...``
+    decodes recordings and prints JSON.
+
+How it works
+    A line whose block is quieter than ``GATE_DBM0`` and that is not inside a message costs
+    one energy sum. A line with sound on it is first only screened: every 3 ms stretch is
+    correlated (one small matrix product for all lines) with a tone near the mark frequencies;
+    only a steady tone for ``SCREEN_RUN`` stretches (the start of a mark run) has the line
+    demodulated, from far enough back to include the channel seizure before it. Demodulation
+    (:mod:`hotline.dsp.fsk`) turns the audio of all such lines at once into soft bit values at
+    4 kHz (one *tick* per two samples). Array operations find where a run of
+    ``MIN_MARK_BITS`` mark bits completes. The channel seizure before it (required by default:
+    every on-hook transmission has one) gives the bit clock to about 0.2 % and the level
+    halfway between mark and space, off zero when the tones are off frequency. Then, for all
+    lines together and byte by byte, the next crossing below that level is a start bit: from
+    its position, to a fraction of a tick, and the seizure's clock come the ten bit centres,
+    read by interpolation at three phases (+-1 sample); the phase that reads a space start bit,
+    a mark stop bit and the strongest data bits wins, so each character re-times itself as a
+    UART does. Python runs per arming, per message, and per byte time for all lines at once:
+    never per sample, never per line. Each standard's receiver also reads the other's signal;
+    the result tells them apart by the tone shift it measured.
+
+    A message is a type byte, a length byte, that many bytes, and a checksum that makes the sum
+    of all bytes 0 modulo 256. Nothing is reported unless the type is a known one; a message
+    that ends early (lost carrier, or no next byte within ``MAX_GAP_BITS``) or whose sum is
+    wrong gives ``error="checksum"``; a stop bit missing in a message with a right sum gives
+    ``"framing"``; parameters that overrun the message, or fields that break their own rules
+    (a date that is no date, a number with letters, a name with control characters: what
+    several bit errors that happen to keep the sum right leave behind) give ``"format"``.
+    Never fields.
+
+Specifications (facts used; our own wording and code)
+    - Bellcore GR-30-CORE and SR-TSV-002476 (North America): Bell 202 at 1200 bit/s; 300
+      seizure bits, 180 mark bits; SDMF type 0x04 with MMDDHHMM and the number, or ``O``
+      (unavailable) or ``P`` (private) instead of it; MDMF type 0x80 with parameters 0x01 date
+      and time, 0x02 calling number, 0x04 reason for absence of number, 0x07 name, 0x08 reason
+      for absence of name. Types 0x06 and 0x82 carry message waiting.
+    - ETSI EN 300 659-1/-3: V.23 (mark 1300, space 2100 Hz), seizure of alternating bits, 80 ±
+      25 mark bits, the same parameter codes inside type 0x80 (call set-up), 0x82 (message
+      waiting), 0x86 (advice of charge), 0x89 (short message).
+    - YDN 069 (China) uses the Bellcore field codes and either timing (before the first ring or
+      between the first two); the receiver handles both since it never looks at ringing.
+    - DTMF caller ID (a start code, the digits, an end code; national variants): see
+      :func:`parse_dtmf_clip` for the codes accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from hotline.dsp import SAMPLE_RATE_HZ, tones
+from hotline.dsp.audiofile import read_audio
+from hotline.dsp.fsk import (BAUD_RATE, BELL202_MARK_HZ, BELL202_SPACE_HZ, STANDARDS, V23_MARK_HZ, V23_SPACE_HZ,
+                             FskFrontEnd, fsk_standard, modulate, seizure_bit_periods)
+from hotline.dsp.levels import rms_for
+from hotline.errors import AudioFileError, HotlineError
+
+__all__ = [
+    "BAUD_RATE", "BELL202_MARK_HZ", "BELL202_SPACE_HZ", "V23_MARK_HZ", "V23_SPACE_HZ",
+    "CallerIdError", "CallerIdMessage", "FskCallerIdResult", "FskCallerIdReceiver", "DtmfCallerId",
+    "DtmfCallerIdParser", "checksum", "decode_message", "encode_sdmf", "encode_mdmf", "modulate",
+    "parse_dtmf_clip", "dtmf_clip_digits", "dtmf_clip", "dtmf_caller_id", "decode_samples", "main",
+]
+
+# Message types (first byte) and MDMF parameter types (GR-30-CORE, EN 300 659-3).
+SDMF_CALLER_ID = 0x04
+SDMF_MESSAGE_WAITING = 0x06
+MDMF_CALLER_ID = 0x80
+MDMF_MESSAGE_WAITING = 0x82
+MDMF_ADVICE_OF_CHARGE = 0x86
+MDMF_SHORT_MESSAGE = 0x89
+MESSAGE_TYPES = {
+    SDMF_CALLER_ID: "caller ID (SDMF)",
+    SDMF_MESSAGE_WAITING: "message waiting (SDMF)",
+    MDMF_CALLER_ID: "call set-up (MDMF)",
+    MDMF_MESSAGE_WAITING: "message waiting (MDMF)",
+    MDMF_ADVICE_OF_CHARGE: "advice of charge (MDMF)",
+    MDMF_SHORT_MESSAGE: "short message (MDMF)",
+}
+PARAM_DATETIME = 0x01
+PARAM_NUMBER = 0x02
+PARAM_NUMBER_ABSENCE = 0x04
+PARAM_NAME = 0x07
+PARAM_NAME_ABSENCE = 0x08
+ABSENCE_REASONS = {"O": "unavailable", "P": "private"}
+NUMBER_CHARS = "0123456789*#+- "  # what a calling number may hold
+DATETIME_CHARS = 8  # MMDDHHMM
+MAX_BODY_BYTES = 255  # the length byte's range
+
+# Receiver.
+MIN_MARK_BITS = 40  # mark run that arms the receiver (EN 300 659-1 allows as few as 55)
+MARK_THRESHOLD = 0.1  # soft value above which a sample counts as mark
+START_THRESHOLD = 0.0  # soft value below minus this starts a character
+MAX_GAP_BITS = 40  # marks allowed between two bytes of a message before it counts as cut off
+ARMED_TIMEOUT_MS = 1000  # after arming, give up waiting for the first start bit
+GATE_DBM0 = -47.0  # a line quieter than this over a block, not inside a message, is idle
+CHUNK_MS = 128  # long inputs are worked through in pieces of this length
+SCREEN_SAMPLES = 24  # a hunting line is screened in stretches of this many samples (3 ms)...
+SCREEN_HZ = 1250.0  # ... for a steady tone near this frequency (either standard's mark, +-10 %) ...
+SCREEN_RATIO = 0.4  # ... holding this share of the stretch's energy (a steady tone: 1, noise: ~0) ...
+SCREEN_RUN = 6  # ... in this many stretches in a row; only then is the line demodulated
+MIN_SEIZURE_BITS = 24  # alternating bits before the mark run that make a channel seizure
+SEIZURE_LOOKBACK_BITS = 128  # how far before the arming point the seizure is looked for
+MAX_CLOCK_ERROR = 0.07  # bit-rate error accepted from a seizure (relative)
+CLOCK_PHASES = (-1, 0, 1)  # candidate offsets of the bit centres, in samples
+CENTRE_OFFSET = 0.5  # samples from the start-bit crossing to where the bit centres are counted from
+BITS_PER_CHAR = 10  # start, 8 data, stop
+NOMINAL_SWING = 0.85  # mean distance of the soft value from the level at bit centres, own standard's tones
+HUNT, ARMED, MESSAGE = 0, 1, 2
+
+# DTMF caller ID.
+DTMF_CLIP_ON_MS = 60
+DTMF_CLIP_OFF_MS = 60
+MAX_DIGIT_GAP_MS = 1000  # a longer pause between digits abandons a half-received string
+MAX_DTMF_DIGITS = 40
+
+
+class CallerIdError(HotlineError, ValueError):
+    """A caller-ID message that cannot be built or decoded; ``code`` is ``checksum``, ``framing`` or ``format``."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# --- messages -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CallerIdMessage:
+    """One decoded message. Fields the message does not carry are ``None``."""
+
+    kind: str  # "sdmf" or "mdmf"
+    message_type: int
+    datetime: str | None  # "MMDDHHMM" as sent
+    number: str | None
+    name: str | None
+    number_absence: str | None  # "O" unavailable, "P" private (others kept as sent)
+    name_absence: str | None
+    params: tuple[tuple[int, bytes], ...]  # MDMF: every parameter as sent, in order
+    raw: bytes  # the whole message, checksum included
+
+    @property
+    def month(self) -> int | None:
+        return self._datetime_part(0)
+
+    @property
+    def day(self) -> int | None:
+        return self._datetime_part(1)
+
+    @property
+    def hour(self) -> int | None:
+        return self._datetime_part(2)
+
+    @property
+    def minute(self) -> int | None:
+        return self._datetime_part(3)
+
+    def _datetime_part(self, index: int) -> int | None:
+        if self.datetime is None or not self.datetime.isdigit():
+            return None
+        return int(self.datetime[2 * index:2 * index + 2])
+
+    def fields(self) -> dict:
+        """The fields present, as JSON-ready values; parameters we do not name as hex strings."""
+        out = {"kind": self.kind, "type": self.message_type}
+        for key in ("number", "name", "datetime", "number_absence", "name_absence"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        known = {PARAM_DATETIME, PARAM_NUMBER, PARAM_NUMBER_ABSENCE, PARAM_NAME, PARAM_NAME_ABSENCE}
+        other = [[ptype, value.hex()] for ptype, value in self.params if ptype not in known]
+        if other:
+            out["params"] = other
+        return out
+
+
+def checksum(data: bytes) -> int:
+    """The byte that makes the sum of ``data`` plus itself 0 modulo 256."""
+    return -sum(data) % 256
+
+
+def _ascii(value: str | bytes, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("ascii")
+    except UnicodeEncodeError:
+        raise CallerIdError("format", f"{what} must be ASCII, got {value!r}") from None
+
+
+def _datetime_field(when) -> bytes:
+    if when is None:
+        when = _dt.datetime.now()
+    if isinstance(when, (_dt.datetime, _dt.date)):
+        when = when.strftime("%m%d%H%M") if isinstance(when, _dt.datetime) else when.strftime("%m%d0000")
+    text = _ascii(when, "date and time")
+    if len(text) != DATETIME_CHARS or not text.isdigit():
+        raise CallerIdError("format", f"date and time must be 8 digits MMDDHHMM, got {when!r}")
+    return text
+
+
+def _absence_field(reason: str, what: str) -> bytes:
+    code = _ascii(reason, what)
+    if len(code) != 1:
+        raise CallerIdError("format", f"{what} is one character ('O' or 'P'), got {reason!r}")
+    return code
+
+
+def _frame(message_type: int, body: bytes) -> bytes:
+    if len(body) > MAX_BODY_BYTES:
+        raise CallerIdError("format", f"message body of {len(body)} bytes; at most {MAX_BODY_BYTES}")
+    head = bytes([message_type, len(body)]) + body
+    return head + bytes([checksum(head)])
+
+
+def encode_sdmf(number: str | None = None, datetime=None, absence: str | None = None) -> bytes:
+    """An SDMF caller-ID message (type 0x04): date and time, then the number or ``absence``.
+
+    ``datetime``: ``"MMDDHHMM"``, a :class:`datetime.datetime`, or ``None`` for now.
+    ``absence``: ``"O"`` (unavailable) or ``"P"`` (private) instead of a number.
+    """
+    if (number is None) == (absence is None):
+        raise CallerIdError("format", "SDMF carries either a number or a reason for its absence")
+    tail = _ascii(number, "number") if number is not None else _absence_field(absence, "reason for absence")
+    return _frame(SDMF_CALLER_ID, _datetime_field(datetime) + tail)
+
+
+def encode_mdmf(number: str | None = None, name: str | None = None, datetime=None,
+                number_absence: str | None = None, name_absence: str | None = None,
+                params=(), message_type: int = MDMF_CALLER_ID) -> bytes:
+    """An MDMF message: date/time, number or its absence, name or its absence, then ``params``.
+
+    Each field left ``None`` is left out (``datetime`` too: pass it to send one). ``params``:
+    more ``(type, bytes)`` parameters, sent as given.
+    """
+    fields = []
+    if datetime is not None:
+        fields.append((PARAM_DATETIME, _datetime_field(datetime)))
+    if number is not None:
+        fields.append((PARAM_NUMBER, _ascii(number, "number")))
+    if number_absence is not None:
+        fields.append((PARAM_NUMBER_ABSENCE, _absence_field(number_absence, "reason for absence of number")))
+    if name is not None:
+        fields.append((PARAM_NAME, _ascii(name, "name")))
+    if name_absence is not None:
+        fields.append((PARAM_NAME_ABSENCE, _absence_field(name_absence, "reason for absence of name")))
+    fields.extend((int(ptype), bytes(value)) for ptype, value in params)
+    body = b""
+    for ptype, value in fields:
+        if len(value) > MAX_BODY_BYTES:
+            raise CallerIdError("format", f"parameter 0x{ptype:02x} of {len(value)} bytes; at most {MAX_BODY_BYTES}")
+        body += bytes([ptype, len(value)]) + value
+    return _frame(message_type, body)
+
+
+def decode_message(data: bytes) -> CallerIdMessage:
+    """The fields of one whole message (type, length, body, checksum); :class:`CallerIdError` if bad."""
+    data = bytes(data)
+    if len(data) < 3 or len(data) != data[1] + 3:
+        have = len(data)
+        want = data[1] + 3 if have >= 2 else 3
+        raise CallerIdError("checksum", f"truncated: {have} of {want} bytes")
+    if sum(data) % 256:
+        raise CallerIdError("checksum", f"bytes sum to 0x{sum(data) % 256:02x} modulo 256, not 0")
+    message_type, body = data[0], data[2:-1]
+    if message_type < 0x80:
+        return _decode_sdmf(message_type, body, data)
+    return _decode_mdmf(message_type, body, data)
+
+
+def _decode_sdmf(message_type: int, body: bytes, raw: bytes) -> CallerIdMessage:
+    datetime = number = absence = None
+    if message_type == SDMF_CALLER_ID:
+        if len(body) < DATETIME_CHARS:
+            raise CallerIdError("format", f"SDMF body of {len(body)} bytes is shorter than its date and time")
+        datetime, rest = _checked_datetime(body[:DATETIME_CHARS]), body[DATETIME_CHARS:]
+        if len(rest) == 1 and chr(rest[0]) not in NUMBER_CHARS:
+            absence = _checked_text(rest, "reason for absence")
+        else:
+            number = _checked_number(rest)
+    return CallerIdMessage("sdmf", message_type, datetime, number, None, absence, None, (), raw)
+
+
+def _decode_mdmf(message_type: int, body: bytes, raw: bytes) -> CallerIdMessage:
+    params = []
+    position = 0
+    while position < len(body):
+        if position + 2 > len(body) or position + 2 + body[position + 1] > len(body):
+            raise CallerIdError("format", f"parameter at byte {position + 2} overruns the message")
+        length = body[position + 1]
+        params.append((body[position], bytes(body[position + 2:position + 2 + length])))
+        position += 2 + length
+    checks = {PARAM_DATETIME: _checked_datetime, PARAM_NUMBER: _checked_number,
+              PARAM_NUMBER_ABSENCE: lambda v: _checked_text(v, "reason for absence of number"),
+              PARAM_NAME: lambda v: _checked_text(v, "name"),
+              PARAM_NAME_ABSENCE: lambda v: _checked_text(v, "reason for absence of name")}
+    found = {}
+    for ptype, value in params:
+        if ptype in checks and ptype not in found:
+            found[ptype] = checks[ptype](value)
+    return CallerIdMessage("mdmf", message_type, found.get(PARAM_DATETIME), found.get(PARAM_NUMBER),
+                           found.get(PARAM_NAME), found.get(PARAM_NUMBER_ABSENCE), found.get(PARAM_NAME_ABSENCE),
+                           tuple(params), raw)
+
+
+# A message whose checksum is right by chance (several bit errors) nearly always breaks one
+# of these, so they are checked too: a wrong field is never reported.
+
+def _checked_datetime(value: bytes) -> str:
+    if len(value) == DATETIME_CHARS and value.isdigit():
+        month, day, hour, minute = int(value[0:2]), int(value[2:4]), int(value[4:6]), int(value[6:8])
+        if 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59:
+            return value.decode("ascii")
+    raise CallerIdError("format", f"date and time {value!r} is not a valid MMDDHHMM")
+
+
+def _checked_number(value: bytes) -> str:
+    if value.strip(NUMBER_BYTES):
+        raise CallerIdError("format", f"number {value!r} has characters other than {NUMBER_CHARS!r}")
+    return value.decode("ascii")
+
+
+def _checked_text(value: bytes, what: str) -> str:
+    if _CONTROL.search(value):
+        raise CallerIdError("format", f"{what} {value!r} has control characters")
+    return value.decode("ascii", errors="replace")
+
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+NUMBER_BYTES = NUMBER_CHARS.encode("ascii")
+
+
+# --- the FSK receiver -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FskCallerIdResult:
+    """A message heard on ``channel``: ``message`` when it decoded, else ``error`` and ``detail``.
+
+    ``sample``: index (counted since the receiver was made) of the end of the last byte, or of
+    where the message was given up; ``start_sample``: the start of its first byte.
+    ``standard``: ``"bell202"`` or ``"v23"``, told apart by the tone shift measured
+    (``shift_hz``: 1000 Hz for Bell 202, 800 Hz for V.23); ``raw``: the bytes received.
+    """
+
+    channel: int
+    sample: int
+    start_sample: int
+    message: CallerIdMessage | None
+    error: str | None = None
+    detail: str = ""
+    raw: bytes = b""
+    standard: str = ""
+    shift_hz: int = 0
+
+
+class FskCallerIdReceiver:
+    """FSK caller-ID receiver for ``channels`` lines; see the module docstring.
+
+    ``standard``: ``"bell202"`` or ``"v23"``, the tones the front end is centred on (each
+    standard's receiver also reads the other's signal). ``require_seizure``: accept a message
+    only after a channel seizure (every on-hook transmission has one, and it times the bit
+    clock); with ``False`` a message without one is read with the nominal clock, and reported
+    only if it decodes (speech often looks like the start of one).
+    ``process(frames)`` takes int16 ``(channels, n)`` blocks of any length and returns the
+    results completed in them, in time order.
+    """
+
+    def __init__(self, channels: int, standard: str = "bell202", sample_rate: int = SAMPLE_RATE_HZ,
+                 require_seizure: bool = True):
+        if int(channels) < 1:
+            raise ValueError(f"channels must be at least 1, got {channels!r}")
+        self.channels = int(channels)
+        self.standard = fsk_standard(standard)
+        self.sample_rate = int(sample_rate)
+        self.require_seizure = require_seizure
+        self._front = FskFrontEnd(self.channels, self.standard, self.sample_rate)
+        # Everything below the front end counts in ticks of `decimation` samples.
+        d = self._decimation = self._front.decimation
+        self._delay = self._front.delay  # samples
+        bit = self._bit = self.sample_rate / self.standard.baud / d
+        self._min_mark = int(round(MIN_MARK_BITS * bit))
+        self._max_gap = int(round(MAX_GAP_BITS * bit))
+        self._lookback = int(round(SEIZURE_LOOKBACK_BITS * bit))
+        self._armed_timeout = int(ARMED_TIMEOUT_MS * self.sample_rate / 1000 / d)
+        # A chunk shorter than the arming run: a run long enough to arm always reaches back
+        # into the previous chunk, so one number per channel (the run so far) suffices.
+        self._chunk = max(1, min(int(CHUNK_MS * self.sample_rate / 1000 / d), self._min_mark - 1))
+        # Candidate clocks, flattened candidate-major: offset of each, and bit-centre numbers.
+        phases = (CENTRE_OFFSET + np.asarray(CLOCK_PHASES, np.float64)) / d
+        self._phase_grid = np.repeat(phases, BITS_PER_CHAR).astype(np.float32)
+        self._centre_grid = np.tile(np.arange(BITS_PER_CHAR) + 0.5, len(phases)).astype(np.float32)
+        data = np.zeros(BITS_PER_CHAR, np.float32)
+        data[1:BITS_PER_CHAR - 1] = 1.0
+        frame = np.zeros(BITS_PER_CHAR, np.float32)
+        frame[0], frame[-1] = -1.0, 1.0
+        self._data_weights = np.kron(np.eye(len(phases), dtype=np.float32), data[:, None])
+        self._frame_weights = np.kron(np.eye(len(phases), dtype=np.float32), frame[:, None])
+        self._need = int(np.ceil(phases.max() + (BITS_PER_CHAR - 0.5) * bit * (1 + MAX_CLOCK_ERROR))) + 3
+        self._history = self._need + 2
+        self._ring_size = 1 << int(np.ceil(np.log2(self._chunk + self._history + self._lookback)))
+        # When screening finds a mark, the line is demodulated from this far back (ticks): enough
+        # for the seizure behind the mark run.
+        self._prime = self._lookback + self._min_mark + self._history
+        self._audio_size = 1 << int(np.ceil(np.log2((self._prime + self._chunk) * d + SCREEN_SAMPLES)))
+        k = np.arange(SCREEN_SAMPLES)
+        w = 2.0 * np.pi * SCREEN_HZ / self.sample_rate
+        self._screen_oscillator = np.stack([np.cos(w * k), np.sin(w * k)], axis=1).astype(np.float32)
+        self._gate = np.float32(rms_for(GATE_DBM0) ** 2)
+        self._weights = (1 << np.arange(8)).astype(np.int64)  # data bits, least significant first
+        self._known_type = np.zeros(256, bool)
+        self._known_type[list(MESSAGE_TYPES)] = True
+        self._ticks = 0  # ticks heard so far
+        c = self.channels
+        self._pending = np.zeros((c, d), np.int16)  # samples short of a whole tick, for the next call
+        self._pending_count = 0
+        self._ring = np.zeros((c, self._ring_size), np.float32)  # soft values by absolute tick mod size
+        self._audio = np.zeros((c, self._audio_size), np.float32)  # samples by absolute index mod size
+        self._active = np.zeros(c, bool)
+        self._full = np.zeros(c, bool)  # demodulated (rather than screened) in the last chunk
+        self._screen_run = np.zeros(c, np.int64)  # stretches in a row that held a steady tone
+        self._state = np.zeros(c, np.int8)
+        self._cursor = np.zeros(c, np.int64)  # absolute tick where the next search starts
+        self._waiting = np.zeros(c, np.int64)  # absolute tick where the current wait began
+        self._run = np.zeros(c, np.int64)  # mark run (ticks, capped) at the end of the last chunk
+        self._period = np.full(c, bit)  # bit period of the message in progress, ticks
+        self._level = np.zeros(c, np.float32)  # soft value halfway between its mark and space
+        self._buffer = np.zeros((c, MAX_BODY_BYTES + 3), np.uint8)
+        self._count = np.zeros(c, np.int64)
+        self._framing = np.zeros(c, bool)
+        self._seized = np.zeros(c, bool)  # the message in progress followed a channel seizure
+        self._swing = np.zeros(c)  # sum of the soft values' distance from the level at the bit centres
+        self._start = np.zeros(c, np.int64)  # sample where the message in progress began
+
+    def reset(self, channel: int) -> None:
+        """Forget everything heard on ``channel`` (a message in progress is dropped)."""
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel {channel} out of range 0..{self.channels - 1}")
+        self._state[channel] = HUNT
+        self._run[channel] = 0
+        self._count[channel] = 0
+        self._active[channel] = False
+        self._full[channel] = False
+        self._screen_run[channel] = 0
+        self._ring[channel] = 0
+        self._front.clear([channel])
+
+    def process(self, frames: np.ndarray) -> list[FskCallerIdResult]:
+        """Hear one block of every channel; the results completed in it, in time order."""
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.int16 or frames.ndim != 2 \
+                or frames.shape[0] != self.channels:
+            got = (f"{frames.dtype} array of shape {frames.shape}" if isinstance(frames, np.ndarray)
+                   else type(frames).__name__)
+            raise ValueError(f"expected int16 frames of shape ({self.channels}, n), got {got}")
+        d = self._decimation
+        if self._pending_count:
+            frames = np.concatenate([self._pending[:, :self._pending_count], frames], axis=1)
+        whole = frames.shape[1] // d * d
+        self._pending_count = frames.shape[1] - whole
+        self._pending[:, :self._pending_count] = frames[:, whole:]
+        results = []
+        step = self._chunk * d
+        for offset in range(0, whole, step):
+            results.extend(self._process_chunk(frames[:, offset:min(offset + step, whole)]))
+        results.sort(key=lambda r: (r.sample, r.channel))
+        return results
+
+    # Soft values live in a ring indexed by absolute tick. A chunk is scanned as an array whose
+    # column j is tick base + j: the last `history` values before the chunk, then the chunk.
+    # Cursors are kept absolute between chunks, relative inside a scan.
+
+    def _ring_read(self, rows, start: int, stop: int) -> np.ndarray:
+        size = self._ring_size
+        a, b = start % size, (stop - 1) % size + 1
+        if a < b:
+            return self._ring[rows, a:b]
+        return np.concatenate([self._ring[rows, a:], self._ring[rows, :b]], axis=-1)
+
+    def _ring_write(self, rows, start: int, values: np.ndarray) -> None:
+        size = self._ring_size
+        a = start % size
+        first = min(values.shape[1], size - a)
+        self._ring[rows, a:a + first] = values[:, :first]
+        if first < values.shape[1]:
+            self._ring[rows, :values.shape[1] - first] = values[:, first:]
+
+    def _process_chunk(self, x: np.ndarray) -> list[FskCallerIdResult]:
+        d = self._decimation
+        n = x.shape[1] // d
+        start = self._ticks
+        self._ticks += n
+        xf = x.astype(np.float32)
+        power = np.einsum("ij,ij->i", xf, xf) / np.float32(x.shape[1])
+        quiet = power <= self._gate
+        self._state[(self._state == ARMED) & quiet] = HUNT  # carrier gone before the first byte
+        active = ~quiet | (self._state != HUNT)
+        gone = np.flatnonzero(self._active & ~active)
+        if gone.size:
+            self._front.clear(gone)
+            self._ring[gone] = 0
+            self._run[gone] = 0
+            self._full[gone] = False
+            self._screen_run[gone] = 0
+            self._audio[gone] = 0
+        self._active = active
+        every = active.all()
+        if every or active.any():
+            self._audio_write(slice(None) if every else np.flatnonzero(active), start * d, xf if every else xf[active])
+        # A hunting line is only screened for a steady tone; one that holds it is demodulated
+        # from far enough back to see its channel seizure.
+        screened = np.flatnonzero(active & ~self._full)
+        if screened.size:
+            marks = self._screen(screened, start * d, (start + n) * d)
+            if marks.size:
+                self._prime_lines(marks, start)
+        rows = np.flatnonzero(active & self._full)
+        if rows.size == 0:
+            return []
+        k = self._history
+        work = np.empty((rows.size, k + n), np.float32)
+        work[:, :k] = self._ring_read(rows, start - k, start)
+        self._front.process(xf if rows.size == self.channels else xf[rows], rows, start * d, out=work[:, k:])
+        self._ring_write(rows, start, work[:, k:])
+        results = self._scan(rows, work, start - k)
+        # Back to screening: hunting, and no mark run going on.
+        self._full[rows[(self._state[rows] == HUNT) & (self._run[rows] == 0)]] = False
+        return results
+
+    def _audio_write(self, rows, start: int, x: np.ndarray) -> None:
+        size = self._audio_size
+        a = start % size
+        first = min(x.shape[1], size - a)
+        self._audio[rows, a:a + first] = x[:, :first]
+        if first < x.shape[1]:
+            self._audio[rows, :x.shape[1] - first] = x[:, first:]
+
+    def _audio_read(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return self._audio[rows[:, None], np.arange(start, stop) % self._audio_size]
+
+    def _screen(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Which of ``rows`` now hold a steady tone near ``SCREEN_HZ`` for ``SCREEN_RUN`` stretches.
+
+        Looks at the stretches (on a fixed grid of ``SCREEN_SAMPLES``) that end in samples
+        ``start`` to ``stop``; the count of stretches in a row carries over between chunks.
+        """
+        size = SCREEN_SAMPLES
+        first, last = start // size, stop // size  # stretches first ... last - 1 end in this chunk
+        if last <= first:
+            return rows[:0]
+        x = self._audio_read(rows, first * size, last * size).reshape(rows.size, last - first, size)
+        y = x @ self._screen_oscillator
+        tone = (y * y).sum(axis=2)
+        energy = np.einsum("rbs,rbs->rb", x, x)
+        steady = tone > SCREEN_RATIO * (size / 2.0) * energy
+        # Stretches in a row, carried from the last chunk.
+        index = np.arange(last - first)
+        broken = np.where(~steady, index, -1 - self._screen_run[rows][:, None])
+        np.maximum.accumulate(broken, axis=1, out=broken)
+        run = index - broken
+        self._screen_run[rows] = run[:, -1]
+        return rows[run.max(axis=1) >= SCREEN_RUN]
+
+    def _prime_lines(self, rows: np.ndarray, start: int) -> None:
+        """Demodulate ``rows`` over the ``prime`` ticks before tick ``start``: their soft values,
+        front-end state and mark runs, as if they had been demodulated all along."""
+        d = self._decimation
+        first = start - self._prime
+        self._front.clear(rows)
+        soft = self._front.process(self._audio_read(rows, first * d, start * d), rows, first * d)
+        self._ring_write(rows, first, soft)
+        broken = soft <= MARK_THRESHOLD
+        trailing = np.where(broken.any(axis=1), np.argmax(broken[:, ::-1], axis=1), soft.shape[1])
+        self._run[rows] = np.minimum(trailing, self._min_mark - 1)
+        self._full[rows] = True
+        self._screen_run[rows] = 0
+
+    def _arming(self, rows: np.ndarray, state: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """Per row, the column where a mark run reaches the arming length (-1: none); updates the runs."""
+        k = self._history
+        n = work.shape[1] - k
+        broken = work[:, k:] <= MARK_THRESHOLD
+        any_broken = broken.any(axis=1)
+        leading = np.where(any_broken, np.argmax(broken, axis=1), n)
+        trailing = np.where(any_broken, np.argmax(broken[:, ::-1], axis=1), n)
+        carry = self._run[rows]
+        self._run[rows] = np.minimum(np.where(any_broken, trailing, carry + n), self._min_mark)
+        arms = (state == HUNT) & (carry < self._min_mark) & (carry + leading >= self._min_mark)
+        return np.where(arms, k + self._min_mark - 1 - carry, -1)
+
+    def _arm(self, channels: np.ndarray, columns: np.ndarray, base: int) -> np.ndarray:
+        """Which of ``channels``, armed at ``columns``, to read; sets their clock and level.
+
+        The seizure is looked for in the ``lookback`` ticks up to the arming point (a channel
+        that was idle has zeros there, which are no seizure).
+        """
+        size = self._ring_size
+        ticks = (base + columns + 1)[:, None] - self._lookback + np.arange(self._lookback)
+        period, bits, level = seizure_bit_periods(self._ring[channels[:, None], ticks % size], self._bit)
+        ok = (bits >= MIN_SEIZURE_BITS) & (np.abs(period / self._bit - 1) <= MAX_CLOCK_ERROR)
+        self._period[channels] = np.where(ok, period, self._bit)
+        self._level[channels] = np.where(ok, level, 0.0)
+        self._seized[channels] = ok
+        return ok | (not self.require_seizure)
+
+    def _scan(self, rows: np.ndarray, work: np.ndarray, base: int) -> list[FskCallerIdResult]:
+        length = work.shape[1]
+        state = self._state[rows]
+        arm_at = self._arming(rows, state, work)
+        busy = (state != HUNT) | (arm_at >= 0)
+        if not busy.any():
+            return []
+        # Only the busy rows go on: those in a message, armed, or arming in this chunk.
+        sub = np.flatnonzero(busy)
+        channels = rows[sub]
+        work = work[sub] if sub.size < rows.size else work
+        state = state[sub]
+        arm_at = arm_at[sub]
+        cur = np.maximum(self._cursor[channels] - base, 1)
+        wait = self._waiting[channels] - base
+        arming = np.flatnonzero(arm_at >= 0)
+        if arming.size:
+            armed = arming[self._arm(channels[arming], arm_at[arming], base)]
+            state[armed] = ARMED
+            cur[armed] = wait[armed] = arm_at[armed]
+        # A space: below the level by the threshold; exactly 0 is no carrier at all.
+        threshold = self._level[channels] - START_THRESHOLD
+        spaces = np.where((work < threshold[:, None]) & (work != 0), np.arange(length, dtype=np.int32),
+                          np.int32(length))
+        next_space = np.empty((len(sub), length + 1), np.int32)
+        next_space[:, :length] = np.minimum.accumulate(spaces[:, ::-1], axis=1)[:, ::-1]
+        next_space[:, length] = length
+        done = state == HUNT  # a run long enough to arm again cannot start inside this chunk
+        results = []
+        while True:
+            live = np.flatnonzero(~done)
+            if live.size == 0:
+                break
+            edge = next_space[live, np.minimum(cur[live], length)].astype(np.int64)
+            in_message = state[live] == MESSAGE
+            limit = np.where(in_message, self._max_gap, self._armed_timeout)
+            late = (edge - wait[live] > limit) & ((edge < length) | (length - wait[live] > limit))
+            ready = ~late & (edge + self._need <= length)
+            idle = ~late & ~ready
+            cur[live[idle]] = edge[idle]
+            done[live[idle]] = True
+            for i in live[late & in_message].tolist():
+                self._report(results, self._finish(channels[i], base + wait[i] + self._max_gap))
+            state[live[late]] = HUNT
+            done[live[late]] = True
+            if ready.any():
+                self._read_bytes(live[ready], edge[ready], work, channels, state, cur, wait, done, base, results)
+        self._state[channels] = state
+        self._cursor[channels] = base + cur
+        self._waiting[channels] = base + wait
+        return results
+
+    def _read_bytes(self, idx, edge, work, channels, state, cur, wait, done, base, results) -> None:
+        """Read one character at each start ``edge`` (first tick below the threshold) of rows ``idx``."""
+        chs = channels[idx]
+        flat = work.ravel()
+        at = idx * work.shape[1] + edge
+        level = self._level[chs]
+        # Where the soft value crossed the threshold, to a fraction of a tick before `edge`.
+        before = flat[at - 1] - level
+        lead = np.clip((before + START_THRESHOLD) / np.maximum(before - flat[at] + level, 1e-6), 0.0, 1.0) - 1.0
+        # Bit centres of every candidate clock, candidate-major: (rows, candidates * bits).
+        times = (lead.astype(np.float32)[:, None] + self._phase_grid) + self._centre_grid * self._period[chs][:, None]
+        whole = times.astype(np.int32)
+        times -= whole
+        index = whole + at[:, None]
+        values = flat[index]
+        values += times * (flat[index + 1] - values)
+        values -= level[:, None]
+        # Clock metric: the start bit should read space, the stop bit mark, data bits strongly either.
+        metric = np.abs(values) @ self._data_weights + values @ self._frame_weights  # (rows, candidates)
+        metric[values[:, ::BITS_PER_CHAR] >= 0] = -np.inf
+        best = np.zeros(len(idx), np.int64)
+        top = metric[:, 0]
+        for candidate in range(1, metric.shape[1]):
+            better = metric[:, candidate] > top
+            best[better] = candidate
+            top = np.maximum(top, metric[:, candidate])
+        rows = np.arange(len(idx))
+        pick = (best * BITS_PER_CHAR)[:, None] + np.arange(BITS_PER_CHAR)
+        picked = values[rows[:, None], pick]
+        bits = picked > 0
+        octet = bits[:, 1:9] @ self._weights
+        stop = edge + whole[rows, pick[:, -1]]
+        # No clock sees a start bit: a dip in a mark (noise); look again after the dip.
+        glitch = np.isneginf(top)
+        if glitch.any():
+            for i, e in zip(idx[glitch].tolist(), edge[glitch].tolist()):
+                threshold = self._level[channels[i]] - START_THRESHOLD
+                cur[i] = e + 1 + int(np.argmax(work[i, e + 1:] >= threshold))
+        framed = bits[:, 9]
+        armed = state[idx] == ARMED
+        refused = armed & ~glitch & ~(framed & self._known_type[octet])
+        if refused.any():
+            state[idx[refused]] = HUNT
+            done[idx[refused]] = True
+        first = armed & ~glitch & ~refused
+        if first.any():
+            started = chs[first]
+            state[idx[first]] = MESSAGE
+            self._count[started] = 0
+            self._framing[started] = False
+            self._swing[started] = 0.0
+            self._start[started] = np.rint((base + edge[first] + lead[first]) * self._decimation
+                                           - self._delay).astype(np.int64)
+        take = ~(refused | glitch)
+        row, ch = idx[take], chs[take]
+        count = self._count[ch]
+        self._buffer[ch, np.minimum(count, MAX_BODY_BYTES + 2)] = octet[take]
+        self._swing[ch] += np.abs(picked[take]).sum(axis=1)
+        count += 1
+        self._count[ch] = count
+        self._framing[ch] |= ~framed[take]
+        cur[row] = wait[row] = stop[take]
+        complete = (count >= 2) & (count == self._buffer[ch, 1] + 3)
+        if complete.any():
+            for r, c, end in zip(row[complete].tolist(), ch[complete].tolist(), stop[take][complete].tolist()):
+                self._report(results, self._finish(c, base + end + self._bit / 2))
+                state[r] = HUNT
+                done[r] = True
+
+    @staticmethod
+    def _report(results: list, result: FskCallerIdResult | None) -> None:
+        if result is not None:
+            results.append(result)
+
+    def _finish(self, channel: int, end: float) -> FskCallerIdResult | None:
+        """The result of the message on ``channel``, which ended at tick ``end``."""
+        count = int(self._count[channel])
+        raw = bytes(self._buffer[channel, :count])
+        # The tone shift, measured from how far the bit centres swing from the level.
+        swing = self._swing[channel] / max(count * BITS_PER_CHAR, 1) / NOMINAL_SWING
+        shift = round(self.standard.shift_hz * swing)
+        standard = _nearest_standard(shift)
+        common = dict(channel=int(channel), sample=int(round(end * self._decimation - self._delay)),
+                      start_sample=int(self._start[channel]), raw=raw, standard=standard, shift_hz=shift)
+        try:
+            message = decode_message(raw)
+        except CallerIdError as exc:
+            if not self._seized[channel]:
+                return None  # without a seizure a failure is more likely noise than a message
+            return FskCallerIdResult(message=None, error=exc.code, detail=exc.detail, **common)
+        if self._framing[channel]:
+            if not self._seized[channel]:
+                return None
+            return FskCallerIdResult(message=None, error="framing",
+                                     detail="a stop bit was missing although the checksum is right", **common)
+        return FskCallerIdResult(message=message, **common)
+
+
+# --- DTMF caller ID -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DtmfCallerId:
+    """A DTMF caller-ID string and what it says: a number, or why there is none.
+
+    ``digits``: the string as received, start and end codes included. ``number_absence``:
+    ``"P"`` (private) or ``"O"`` (unavailable), with the code as sent in ``absence_code``.
+    ``sample``: where its last digit was detected (``None`` when parsed from text).
+    """
+
+    digits: str
+    number: str | None = None
+    redirecting: str | None = None
+    number_absence: str | None = None
+    absence_code: str | None = None
+    channel: int = 0
+    sample: int | None = None
+
+    def fields(self) -> dict:
+        out = {"kind": "dtmf", "digits": self.digits}
+        for key in ("number", "redirecting", "number_absence", "absence_code"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+DTMF_START_CODES = "ABD"
+DTMF_END_CODES = "C#"
+# Reasons for absence: (start code, code) -> "P" private / "O" unavailable.
+DTMF_ABSENCE_CODES = {
+    ("B", "00"): "O", ("B", "10"): "P",  # information codes after B
+    ("D", "00"): "O", ("D", "10"): "P",  # the same codes after a D
+    ("D", "1"): "P", ("D", "2"): "O", ("D", "3"): "O",  # Denmark: restricted; international; technical
+}
+_DTMF_CLIP = re.compile(r"([ABD])([0-9*]*)(?:D([0-9*]*))?([C#])")
+
+
+def parse_dtmf_clip(digits: str, channel: int = 0, sample: int | None = None) -> DtmfCallerId | None:
+    """What a complete DTMF caller-ID string says, or ``None`` if it is not one.
+
+    Accepted, each from a start code to an end code ``C`` or ``#``:
+
+    - ``A<number>C``, ``A<number>#`` (Denmark ends with ``#``), and
+      ``A<number>D<redirecting number>C``;
+    - ``D<number>C``, ``D<number>#``: the variants that start the number with D (in use in China);
+    - reasons for absence: ``B00C`` / ``D00C`` unavailable, ``B10C`` / ``D10C`` private, and
+      Denmark's ``D1#`` private (restricted), ``D2#`` unavailable (international call),
+      ``D3#`` unavailable (technical reasons), also ending in ``C``.
+
+    After ``B`` or ``D``, one or two digits are a code, not a number; a code not listed gives
+    ``number_absence="O"``, and every code is kept in ``absence_code``.
+    """
+    match = _DTMF_CLIP.fullmatch(digits.upper())
+    if not match:
+        return None
+    start, body, redirecting, _ = match.groups()
+    if start in "BD" and redirecting is None and 0 < len(body) <= 2:
+        code = DTMF_ABSENCE_CODES.get((start, body), "O")
+        return DtmfCallerId(digits, number_absence=code, absence_code=body, channel=channel, sample=sample)
+    if start == "B" or not body or (redirecting is not None and start != "A"):
+        return None
+    return DtmfCallerId(digits, number=body, redirecting=redirecting or None, channel=channel, sample=sample)
+
+
+class DtmfCallerIdParser:
+    """Assembles DTMF caller-ID strings from digit events, per channel.
+
+    ``feed(events)`` takes events with ``.channel``, ``.digit`` and ``.sample`` (as
+    :class:`hotline.dsp.dtmf.DtmfReceiver` gives them) and returns the caller IDs completed by
+    them. A string starts at a start code (``A``, ``B`` or ``D``; digits before one are
+    ignored), ends at ``C`` or ``#``, and is abandoned after ``MAX_DIGIT_GAP_MS`` without a
+    digit or ``MAX_DTMF_DIGITS`` digits.
+    """
+
+    def __init__(self, channels: int = 1, sample_rate: int = SAMPLE_RATE_HZ):
+        self.channels = channels
+        self._max_gap = int(MAX_DIGIT_GAP_MS * sample_rate / 1000)
+        self._digits = [""] * channels
+        self._last = [0] * channels
+
+    def reset(self, channel: int) -> None:
+        self._digits[channel] = ""
+
+    def feed(self, events) -> list[DtmfCallerId]:
+        out = []
+        for event in events:
+            result = self._digit(event.channel, str(event.digit).upper(), int(event.sample))
+            if result is not None:
+                out.append(result)
+        return out
+
+    def _digit(self, channel: int, digit: str, sample: int) -> DtmfCallerId | None:
+        held = self._digits[channel]
+        if held and sample - self._last[channel] > self._max_gap:
+            held = ""  # stale: the rest of that string was lost
+        self._last[channel] = sample
+        inside_a = held.startswith("A") and digit == "D"  # A<number>D<redirecting>C
+        if digit in DTMF_START_CODES and not inside_a:
+            held = digit
+        elif held and len(held) < MAX_DTMF_DIGITS:
+            held += digit
+        else:
+            held = ""
+        self._digits[channel] = held if digit not in DTMF_END_CODES else ""
+        if held and digit in DTMF_END_CODES:
+            return parse_dtmf_clip(held, channel, sample)
+        return None
+
+
+def dtmf_clip_digits(number: str | None = None, absence: str | None = None, start: str = "A",
+                     end: str = "C") -> str:
+    """The DTMF string for ``number``, or for ``absence`` ("P" or "O"): ``start``, body, ``end``.
+
+    Absence is sent as ``B10``/``B00`` (``start`` other than D) or as Denmark's ``D1``/``D2``.
+    """
+    if (number is None) == (absence is None):
+        raise CallerIdError("format", "DTMF caller ID carries either a number or a reason for its absence")
+    if start not in DTMF_START_CODES or end not in DTMF_END_CODES:
+        raise CallerIdError("format", f"start code must be one of {DTMF_START_CODES}, end code one of "
+                                      f"{DTMF_END_CODES}; got {start!r} and {end!r}")
+    if number is not None:
+        if not number or not all(ch in "0123456789*" for ch in number):
+            raise CallerIdError("format", f"a DTMF caller-ID number is digits, got {number!r}")
+        return f"{start}{number}{end}"
+    if absence not in ABSENCE_REASONS:
+        raise CallerIdError("format", f"reason for absence must be one of {sorted(ABSENCE_REASONS)}, got {absence!r}")
+    if start == "D":
+        return "D" + ("1" if absence == "P" else "2") + end
+    return "B" + ("10" if absence == "P" else "00") + end
+
+
+def dtmf_clip(number: str | None = None, absence: str | None = None, start: str = "A", end: str = "C",
+              on_ms: float = DTMF_CLIP_ON_MS, off_ms: float = DTMF_CLIP_OFF_MS, level_dbm0: float = -10.0,
+              rng: np.random.Generator | None = None) -> np.ndarray:
+    """The DTMF caller-ID signal (float64 samples) for :func:`dtmf_clip_digits` of the same arguments."""
+    return tones.dtmf(dtmf_clip_digits(number, absence, start, end), on_ms=on_ms, off_ms=off_ms,
+                      level_dbm0=level_dbm0, rng=rng)
+
+
+def dtmf_caller_id(samples: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> DtmfCallerId | None:
+    """The first DTMF caller ID in int16 ``samples`` of one line, or ``None``."""
+    from hotline.dsp.dtmf import DtmfReceiver  # the DTMF receiver is only needed here
+
+    receiver = DtmfReceiver(1, sample_rate=sample_rate)
+    parser = DtmfCallerIdParser(1, sample_rate)
+    x = np.asarray(samples, dtype=np.int16).reshape(1, -1)
+    found = parser.feed(receiver.process(x))
+    # Let a digit at the very end finish: its pause may not have been heard yet.
+    found += parser.feed(receiver.process(np.zeros((1, sample_rate // 5), np.int16)))
+    return found[0] if found else None
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def _nearest_standard(shift_hz: float) -> str:
+    return min(STANDARDS.values(), key=lambda s: abs(np.log(max(shift_hz, 1.0) / s.shift_hz))).name
+
+
+def decode_samples(samples: np.ndarray) -> dict:
+    """The caller ID in int16 ``samples`` (8 kHz, one line) as a JSON-ready dict; ``{}`` if none.
+
+    FSK is tried first (the first message that decodes; failing that, the first error), then
+    DTMF.
+    """
+    x = np.asarray(samples, dtype=np.int16).reshape(1, -1)
+    results = []
+    for name in STANDARDS:
+        results += FskCallerIdReceiver(1, name).process(x)
+        results += FskCallerIdReceiver(1, name).process(np.zeros((1, SAMPLE_RATE_HZ // 2), np.int16))
+    results.sort(key=lambda r: (r.message is None, r.start_sample))
+    if results and results[0].message is not None:
+        first = results[0]
+        return {"standard": first.standard, **first.message.fields()}
+    dtmf = dtmf_caller_id(x[0])
+    if dtmf is not None:
+        return {"standard": "dtmf", **dtmf.fields()}
+    if results:
+        first = results[0]
+        return {"standard": first.standard, "error": first.error, "detail": first.detail}
+    return {}
+
+
+def main(argv=None, *, stdout=None, stderr=None) -> int:
+    """``python -m hotline.dsp.callerid FILE...``: one JSON object per file on stdout.
+
+    Exit status 0, or 2 when a file cannot be read (a one-line message on stderr names it).
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    parser = argparse.ArgumentParser(
+        prog="python -m hotline.dsp.callerid",
+        description="Decode the caller ID (FSK Bell 202 or V.23, SDMF or MDMF; or DTMF) in recordings "
+                    "of a line: raw signed 16-bit little-endian 8 kHz, or WAV of any common kind.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="recording to decode")
+    args = parser.parse_args(argv)
+    status = 0
+    for path in args.files:
+        try:
+            samples = read_audio(path)
+        except AudioFileError as exc:
+            print(f"{parser.prog}: {exc}", file=stderr)
+            status = 2
+            continue
+        found = decode_samples(samples)
+        if len(args.files) > 1:
+            found = {"file": path, **found}
+        print(json.dumps(found, ensure_ascii=False), file=stdout)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocess in the tests
+    sys.exit(main())

@@ -1,0 +1,426 @@
+"""DTMF receiver: the digits pressed on any number of channels, all channels at once.
+
+What does it do?
+    :class:`DtmfReceiver` takes 16-bit 8 kHz audio of shape ``(channels, n)``, any ``n`` per
+    call, and returns the DTMF digits (``0-9 * # A-D``) it recognises, one :class:`DtmfEvent`
+    per key press, in time order. It meets the ITU-T Q.24 / Bellcore figures:
+
+    - frequency: a tone off by up to ±1.5 % is accepted; ±3.5 % and beyond is rejected, in
+      each group and direction (the band edge sits at ``FREQ_TOLERANCE_PCT``);
+    - duration: a tone of 40 ms or more is accepted, one of 20 ms or less never is; a pause of
+      40 ms or more separates two digits, also the same digit twice;
+    - twist: up to 8 dB with the low group louder, 4 dB with the high group louder;
+    - level: 0 down to -36 dBm0 per tone and below (the floor is ``MIN_TONE_LEVEL_DBM0``);
+    - noise: every digit at 6 dB SNR per tone against flat 0-4 kHz noise;
+    - G.711 μ-law and A-law round trips are transparent; 450 Hz dial tone at the tones' level
+      does not stop detection;
+    - talk-off: no digit from real recorded speech or music (the tests' corpus, 43 minutes);
+    - talk-down: digits pressed over a prompt echo at -13.5 dBm0 are still detected.
+
+How does it work?
+    1. Every 10 ms block of every channel goes through a bank of 8 complex DFT bins at the
+       DTMF frequencies, phase-referenced to the start of the stream
+       (:class:`~hotline.dsp.goertzel.DftBank`: one stacked matrix product per call for all
+       channels). Two consecutive blocks add up to a 20 ms window; windows follow every 10 ms.
+       The energy of each block is measured after an ``x[n] - x[n-2]`` pre-filter, which keeps
+       the DTMF band and suppresses DC, hum, dial tone and the loud low part of speech. The
+       bins are scaled so that a window bin's power is its tone's share of that energy.
+    2. A window is *valid* when the strongest bin of each group is above the level floor and
+       the two carry at least ``MIN_WINDOW_TONE_ENERGY_PCT`` of the window's energy. These
+       powers are those of the window's two 10 ms blocks, whose wide main lobes barely lose a
+       tone that is off-frequency.
+    3. ``CONFIRM_WINDOWS`` valid windows in a row (40 ms of signal) on a channel that is not
+       holding a digit make a candidate. Only candidates are examined further, each over its
+       three 20 ms windows:
+       - the same digit is strongest in all three;
+       - both tones hold their level (within ``LEVEL_STABILITY_DB``): a 20 ms burst cannot,
+         since the first and last windows see only part of it;
+       - both tones are on frequency. A bin's phase advances from one window to the next by
+         ``2*pi*offset*step/fs``: the one-step phase products give a coarse offset, the phase
+         between the first and the last window (20 ms apart) a fine one, unwrapped with the
+         coarse. Each offset must lie within ``FREQ_TOLERANCE_PCT``. (Beyond about ±5 % the
+         coarse estimate can alias, but a tone that far off has lost most of its power in the
+         window, and the twist and energy tests below reject it);
+       - with the tone powers corrected for the window's roll-off at the measured offsets,
+         the level floor and the twist limits hold, and the tones carry at least
+         ``MIN_TONE_ENERGY_PCT`` of the filtered energy, plus ``OFFSET_PENALTY_PCT_PER_PCT``
+         for each percent the two tones are off: speech and music that happen to put two
+         harmonics near a DTMF pair rarely put them on frequency too.
+    4. The first confirmed candidate after a pause (``PAUSE_WINDOWS`` invalid windows in a
+       row) is reported; the channel then holds the digit until the next pause.
+
+    Per-sample work is array work over all channels together, a few dozen numpy operations
+    per call whatever the number of channels; stage 3 runs only when some channel has a
+    candidate, on the candidates alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NamedTuple
+
+import numpy as np
+
+from hotline.dsp import SAMPLE_RATE_HZ
+from hotline.dsp.goertzel import DftBank
+from hotline.dsp.levels import sine_peak
+from hotline.dsp.tones import DTMF_COL_HZ, DTMF_KEYS, DTMF_ROW_HZ
+from hotline.errors import HotlineError
+
+BLOCK_MS = 10  # the DFT bank's block; windows follow at this step
+WINDOW_BLOCKS = 2  # a window is 20 ms
+CONFIRM_WINDOWS = 3  # valid windows in a row that make a candidate: 20 + 2 * 10 = 40 ms
+PAUSE_WINDOWS = 2  # invalid windows in a row that end a digit (a 40 ms gap holds 2 or 3)
+FREQ_TOLERANCE_PCT = 2.2  # band edge between the ±1.5 % accepted and the ±3.5 % rejected
+MIN_TONE_LEVEL_DBM0 = -45.0  # per tone, after correction for the frequency offset
+WINDOW_LEVEL_MARGIN_DB = 5.0  # a valid window's tones may lie this much below that floor
+NORMAL_TWIST_DB = 10.0  # low group louder (Q.24: 8 dB must be accepted)
+REVERSE_TWIST_DB = 6.0  # high group louder (Q.24: 4 dB must be accepted)
+MIN_WINDOW_TONE_ENERGY_PCT = 70.0  # tones' share of a window's filtered energy, to be valid
+MIN_TONE_ENERGY_PCT = 72.0  # tones' share of a candidate's filtered energy, on frequency...
+OFFSET_PENALTY_PCT_PER_PCT = 8.0  # ...plus this much per percent of frequency offset
+LEVEL_STABILITY_DB = 4.0  # weakest of a candidate's windows against the strongest
+PREFILTER_LAG = 2  # the energy pre-filter is x[n] - x[n - PREFILTER_LAG]
+
+BINS_HZ = DTMF_ROW_HZ + DTMF_COL_HZ  # the bank's bins: rows 0-3, then columns 4-7
+BIN_COUNT = len(BINS_HZ)
+DIGITS_BY_CODE = "".join(DTMF_KEYS[row][col] for col in range(4) for row in range(4))  # code = row + 4*col
+
+# Blocks kept from earlier calls: the candidates' windows but the newest block.
+BLOCK_HISTORY = CONFIRM_WINDOWS + WINDOW_BLOCKS - 2
+WINDOW_HISTORY = CONFIRM_WINDOWS - 1  # windows kept from earlier calls
+RING_CALLS = 16  # history buffers hold this many calls before they move their history back
+EXIT_USAGE = 2
+DECODE_CHUNK_S = 10  # decode() feeds long recordings this many seconds at a time
+
+
+class DtmfEvent(NamedTuple):
+    """A digit recognised on ``channel``. ``sample`` counts that channel's samples from the first
+    one given to the receiver; it is the last sample of the window that confirmed the digit."""
+
+    channel: int
+    digit: str
+    sample: int
+
+
+def _db_to_power(db: float) -> float:
+    return 10.0 ** (db / 10.0)
+
+
+class _Ring:
+    """Rows of per-block data with the ``keep`` newest rows of earlier calls in front of each
+    call's new rows, without copying them every call."""
+
+    def __init__(self, keep: int, row_shape: tuple, dtype, capacity: int):
+        self.keep = keep
+        self.buf = np.zeros((keep + capacity,) + row_shape, dtype)
+        self.pos = keep  # first row of the next call
+
+    def advance(self, rows: int) -> np.ndarray:
+        """A view of ``keep`` old rows followed by ``rows`` rows for the caller to fill."""
+        if self.pos + rows > len(self.buf):
+            old = self.buf[self.pos - self.keep:self.pos].copy()
+            if self.keep + rows > len(self.buf):
+                self.buf = np.zeros((self.keep + 2 * rows,) + self.buf.shape[1:], self.buf.dtype)
+            self.buf[:self.keep] = old
+            self.pos = self.keep
+        self.pos += rows
+        return self.buf[self.pos - rows - self.keep:self.pos]
+
+    def clear(self, channel: int) -> None:
+        """Forget the kept rows of ``channel`` (the last axis)."""
+        self.buf[self.pos - self.keep:self.pos, ..., channel] = 0
+
+
+class DtmfReceiver:
+    """DTMF receiver for ``channels`` channels of ``sample_rate`` audio (see the module docs)."""
+
+    def __init__(self, channels: int, sample_rate: int = SAMPLE_RATE_HZ):
+        channels = int(channels)
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
+        block = sample_rate * BLOCK_MS // 1000
+        if sample_rate < SAMPLE_RATE_HZ or block * 1000 != sample_rate * BLOCK_MS:
+            raise ValueError(f"sample rate {sample_rate} Hz not supported; expected a multiple of "
+                             f"{1000 // BLOCK_MS} Hz from {SAMPLE_RATE_HZ} Hz up")
+        self.channels = channels
+        self.sample_rate = int(sample_rate)
+        self._block = block
+        self._window = block * WINDOW_BLOCKS
+
+        # A tone of peak A centred on a bin gives |bin| = A*N/2 over an N-sample window, and
+        # has energy A^2/2 per sample: |bin|^2 * 2/N over the window. The pre-filter scales that
+        # energy by |1 - exp(-j*w*lag)|^2. Scaling each bin by the root of both makes a window
+        # bin's power its tone's share of the window's filtered energy.
+        prefilter = 4.0 * np.sin(np.pi * PREFILTER_LAG * np.asarray(BINS_HZ) / self.sample_rate) ** 2
+        self._bin_weight = prefilter * 2.0 / self._window
+        self._bank = DftBank(BINS_HZ, block, self.sample_rate, gains=np.sqrt(self._bin_weight), dc_free=True,
+                             interleaved=True)
+        self._min_power = (sine_peak(MIN_TONE_LEVEL_DBM0) * self._window / 2.0) ** 2  # unweighted
+        # A block's bin sees half the window's samples, so a quarter of a window bin's power;
+        # the peaks of a window's two blocks add up to half of it.
+        block_share = 1.0 / WINDOW_BLOCKS
+        self._min_block_power = np.float32(
+            self._min_power * self._bin_weight.min() * block_share / _db_to_power(WINDOW_LEVEL_MARGIN_DB))
+        # Energies are kept scaled so that a window is valid when its blocks' tone powers exceed
+        # its scaled energy.
+        self._energy_scale = MIN_WINDOW_TONE_ENERGY_PCT / 100.0 * block_share
+        self._min_share = MIN_TONE_ENERGY_PCT / 100.0
+        self._offset_penalty = OFFSET_PENALTY_PCT_PER_PCT / 100.0
+        self._normal_twist = _db_to_power(NORMAL_TWIST_DB)
+        self._reverse_twist = _db_to_power(REVERSE_TWIST_DB)
+        self._min_stability = _db_to_power(-LEVEL_STABILITY_DB)
+        # The frequency tolerance as a phase advance per block, per bin (rad).
+        self._max_step_phase = (2.0 * np.pi * np.asarray(BINS_HZ) * FREQ_TOLERANCE_PCT / 100.0
+                                * block / self.sample_rate)
+
+        # For the candidates: their blocks, how often each block is in their windows (with the
+        # energy scale undone), the windows compared for the phase advance, the bins of a code.
+        self._candidate_blocks = np.arange(CONFIRM_WINDOWS + WINDOW_BLOCKS - 1)[:, None]
+        counts = np.convolve(np.ones(CONFIRM_WINDOWS), np.ones(WINDOW_BLOCKS))
+        self._window_block_counts = (counts / self._energy_scale).astype(np.float32)
+        self._phase_late = np.r_[1:CONFIRM_WINDOWS, CONFIRM_WINDOWS - 1]
+        self._phase_early = np.r_[0:CONFIRM_WINDOWS - 1, 0]
+        codes = np.arange(16)
+        self._tone_bins = np.stack([codes % 4, codes // 4 + 4])
+        self._carry = np.zeros((channels, block), np.int16)  # samples of an unfinished block
+        self._carry_len = 0
+        self._blocks_done = 0  # blocks analysed; the same for every channel
+        capacity = RING_CALLS * 4  # 4 blocks: a call of 40 ms
+        self._bins = _Ring(BLOCK_HISTORY, (2 * BIN_COUNT, channels), np.float32, capacity)
+        self._energy = _Ring(BLOCK_HISTORY, (channels,), np.float32, capacity)  # per block, scaled
+        self._row_peak = _Ring(1, (channels,), np.float32, capacity)  # per block
+        self._col_peak = _Ring(1, (channels,), np.float32, capacity)
+        self._valid = _Ring(WINDOW_HISTORY, (channels,), bool, capacity)  # per window
+        self._held = np.zeros(channels, bool)  # a digit was reported and no pause came since
+        self._any_held = False
+        self._work: dict[int, dict[str, np.ndarray]] = {}
+
+    def reset(self, channel: int) -> None:
+        """Forget ``channel``'s past, for a channel that starts a new call."""
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel {channel} out of range 0..{self.channels - 1}")
+        self._carry[channel] = 0
+        for ring in (self._bins, self._energy, self._row_peak, self._col_peak, self._valid):
+            ring.clear(channel)
+        self._held[channel] = False
+
+    def process(self, frames: np.ndarray) -> list[DtmfEvent]:
+        """Feed ``frames`` (int16, shape ``(channels, n)``); the digits recognised, in time order."""
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.int16 or frames.ndim != 2 \
+                or frames.shape[0] != self.channels:
+            got = (f"{frames.dtype} of shape {frames.shape}" if isinstance(frames, np.ndarray)
+                   else type(frames).__name__)
+            raise ValueError(f"expected int16 frames of shape ({self.channels}, n), got {got}")
+        carry = self._carry_len
+        total = carry + frames.shape[1]
+        blocks = total // self._block
+        if blocks == 0:
+            self._carry[:, carry:total] = frames
+            self._carry_len = total
+            return []
+        work = self._work.get(blocks) or self._workspace(blocks)
+        samples = work["samples"]
+        used = blocks * self._block - carry
+        rest = frames.shape[1] - used
+        if carry:
+            samples[:, :carry] = self._carry[:, :carry]
+            samples[:, carry:] = frames[:, :used]
+        elif rest:
+            samples[:] = frames[:, :used]
+        else:
+            np.copyto(samples, frames)
+        if rest:
+            self._carry[:, :rest] = frames[:, used:]
+        self._carry_len = rest
+        return self._analyse(blocks, work)
+
+    def _workspace(self, blocks: int) -> dict[str, np.ndarray]:
+        """Buffers for calls of ``blocks`` blocks, kept between calls."""
+        c, n = self.channels, blocks * self._block
+        # Sums a block's filtered samples but its first PREFILTER_LAG, whose difference would
+        # reach into the previous block (or, in the flat difference, another channel).
+        block_sum = np.full(self._block, self._energy_scale * self._block / (self._block - PREFILTER_LAG),
+                            np.float32)
+        block_sum[:PREFILTER_LAG] = 0.0
+        samples = np.zeros((c, n), np.float32)
+        filtered = np.zeros((c, n), np.float32)
+        squares = np.zeros((blocks, 2 * BIN_COUNT, c), np.float32)
+        power = np.zeros((blocks, BIN_COUNT, c), np.float32)
+        work = {
+            "samples": samples,
+            "filtered": filtered,
+            "block_sum": block_sum,
+            "squares": squares,
+            "power": power,
+            "window_energy": np.zeros((blocks, c), np.float32),
+            "row_tone": np.zeros((blocks, c), np.float32),
+            "col_tone": np.zeros((blocks, c), np.float32),
+            # Views, made once: the bank's input (blocks, block, channels), the flat arrays of
+            # the pre-filter, the filtered blocks (blocks, channels, block), the squared bins'
+            # real and imaginary parts, the power of the row and column bins.
+            "bank_in": samples.reshape(c, blocks, self._block).transpose(1, 2, 0),
+            "flat_ahead": samples.reshape(-1)[PREFILTER_LAG:],
+            "flat_behind": samples.reshape(-1)[:-PREFILTER_LAG],
+            "flat_filtered": filtered.reshape(-1),
+            "filtered_ahead": filtered.reshape(-1)[PREFILTER_LAG:],
+            "filtered_blocks": filtered.reshape(c, blocks, self._block).transpose(1, 0, 2),
+            "real": squares[:, 0::2],
+            "imag": squares[:, 1::2],
+            "rows": power[:, :4],
+            "cols": power[:, 4:],
+        }
+        if len(self._work) >= 4:
+            self._work.clear()
+        self._work[blocks] = work
+        return work
+
+    def _analyse(self, blocks: int, work: dict[str, np.ndarray]) -> list[DtmfEvent]:
+        """Stages 1-4 of the module docs for the ``blocks`` blocks in ``work["samples"]``."""
+
+        # 1. Block bins, and the filtered energy of each block and window (scaled).
+        bins = self._bins.advance(blocks)  # (BLOCK_HISTORY + blocks, 16, channels)
+        new_bins = bins[BLOCK_HISTORY:]
+        np.matmul(self._bank.matrices(self._blocks_done, blocks), work["bank_in"], out=new_bins)
+        np.subtract(work["flat_ahead"], work["flat_behind"], out=work["filtered_ahead"])
+        np.square(work["flat_filtered"], out=work["flat_filtered"])
+        energy = self._energy.advance(blocks)  # (BLOCK_HISTORY + blocks, channels)
+        np.matmul(work["filtered_blocks"], work["block_sum"], out=energy[BLOCK_HISTORY:])
+        window_energy = np.add(energy[BLOCK_HISTORY - 1:-1], energy[BLOCK_HISTORY:], out=work["window_energy"])
+
+        # 2. The strongest bin of each group in each block; validity of the windows.
+        np.square(new_bins, out=work["squares"])  # rows: re0, im0, re1, im1, ...
+        np.add(work["real"], work["imag"], out=work["power"])
+        row_peak = self._row_peak.advance(blocks)  # (1 + blocks, channels)
+        col_peak = self._col_peak.advance(blocks)
+        np.maximum.reduce(work["rows"], axis=1, out=row_peak[1:])
+        np.maximum.reduce(work["cols"], axis=1, out=col_peak[1:])
+        row_tone = np.add(row_peak[:-1], row_peak[1:], out=work["row_tone"])  # per window
+        col_tone = np.add(col_peak[:-1], col_peak[1:], out=work["col_tone"])
+        valid_rows = self._valid.advance(blocks)  # (WINDOW_HISTORY + blocks, channels)
+        valid = valid_rows[WINDOW_HISTORY:]
+        np.greater(row_tone + col_tone, window_energy, out=valid)
+        valid &= np.minimum(row_tone, col_tone) > self._min_block_power
+
+        # 3. Pauses: PAUSE_WINDOWS invalid windows in a row. Candidates: CONFIRM_WINDOWS valid
+        #    windows in a row on a channel armed by a pause.
+        seen = valid
+        for back in range(1, PAUSE_WINDOWS):
+            seen = seen | valid_rows[WINDOW_HISTORY - back:WINDOW_HISTORY - back + blocks]
+        run = valid
+        for back in range(1, CONFIRM_WINDOWS):
+            run = run & valid_rows[WINDOW_HISTORY - back:WINDOW_HISTORY - back + blocks]
+        events: list[DtmfEvent] = []
+        if np.count_nonzero(run):
+            events = self._candidates(run, ~seen, bins, energy, blocks)
+        elif self._any_held:
+            np.logical_and(self._held, np.logical_and.reduce(seen, axis=0), out=self._held)
+            self._any_held = bool(np.count_nonzero(self._held))
+        self._blocks_done += blocks
+        return events
+
+    def _candidates(self, run, pause, bins, energy, blocks) -> list[DtmfEvent]:
+        """Confirm the candidates of ``run`` (windows, channels) on channels armed by a pause, and
+        report the first confirmed one after each pause. Keeps the held state."""
+        held = self._held.copy()
+        for window in range(blocks):  # drop candidates on held channels (pauses release them)
+            np.greater(held, pause[window], out=held)
+            np.greater(run[window], held, out=run[window])
+        if not np.count_nonzero(run):
+            self._held = held
+            self._any_held = bool(np.count_nonzero(held))
+            return []
+        ends, chans, codes = self._confirm(run, bins, energy)
+        confirmed = np.zeros_like(run)
+        confirmed[ends, chans] = True
+        code_of = np.zeros(run.shape, np.int8)
+        code_of[ends, chans] = codes
+        held = self._held
+        events = []
+        for window in range(blocks):
+            np.greater(held, pause[window], out=held)
+            fresh = np.flatnonzero(confirmed[window] > held)
+            held |= confirmed[window]
+            sample = (self._blocks_done + window + 1) * self._block - 1
+            events.extend(DtmfEvent(channel, DIGITS_BY_CODE[code], sample)
+                          for channel, code in zip(fresh.tolist(), code_of[window, fresh].tolist()))
+        self._any_held = bool(np.count_nonzero(held))
+        return events
+
+    def _confirm(self, run: np.ndarray, bins: np.ndarray, energy: np.ndarray):
+        """The candidates of ``run`` (windows, channels) that hold one steady digit on frequency,
+        as ``(window, channel, code)`` arrays."""
+        ends, chans = np.nonzero(run)
+        k = CONFIRM_WINDOWS
+        rows = ends + self._candidate_blocks  # (k + 1, candidates): the candidate's blocks
+        blocks = bins[rows, :, chans].view(np.complex64)  # (k + 1, candidates, 8)
+        y = blocks[:-1] + blocks[1:]  # (k, candidates, 8): the candidate's windows
+        power = np.abs(y)
+        power *= power
+        codes = power[..., :4].argmax(axis=-1) + 4 * power[..., 4:].argmax(axis=-1)  # (k, candidates)
+        code = codes[-1]
+        hit = np.logical_and.reduce(codes == code, axis=0)
+        tones = self._tone_bins[:, code]  # (2, candidates): row bin, column bin
+        pick = np.arange(len(ends))
+        w, tone_power = y[:, pick, tones], power[:, pick, tones]  # (k, 2, candidates)
+        level = tone_power[:, 0] + tone_power[:, 1]
+        hit &= np.minimum.reduce(level, axis=0) >= self._min_stability * np.maximum.reduce(level, axis=0)
+
+        # Frequency offsets from the phase advance: coarse over single steps (the sum of the
+        # step products), fine over k - 1 steps, unwrapped with the coarse.
+        steps = k - 1
+        turns = w[self._phase_late] * np.conj(w[self._phase_early])  # (k, 2, candidates)
+        turns[-2] = np.add.reduce(turns[:-1], axis=0)  # the one-step products: the coarse turn
+        coarse, span = np.arctan2(turns[-2:].imag, turns[-2:].real)
+        span += (2.0 * np.pi) * np.rint((steps * coarse - span) * (0.5 / np.pi))
+        step_phase = np.abs(span) * (1.0 / steps)  # (2, candidates), rad per block
+        off = step_phase / self._max_step_phase[tones]  # offsets, as fractions of the tolerance
+        hit &= np.maximum(off[0], off[1]) <= 1.0
+        # The window's roll-off at that offset: sinc(offset * window / sample_rate) squared.
+        half = step_phase * (WINDOW_BLOCKS / 2.0) + 1e-9
+        rolloff = np.sin(half) / half
+        tone_energy = np.add.reduce(tone_power, axis=0) / np.maximum(rolloff * rolloff, 0.1)  # (2, candidates)
+        total = tone_energy / self._bin_weight[tones]  # unweighted powers, summed over the windows
+        hit &= np.minimum(total[0], total[1]) >= k * self._min_power
+        hit &= (total[0] <= self._normal_twist * total[1]) & (total[1] <= self._reverse_twist * total[0])
+        window_energy = self._window_block_counts @ energy[rows, chans]  # blocks count 1, 2, .., 2, 1 times
+        needed = self._min_share + (self._offset_penalty * FREQ_TOLERANCE_PCT) * (off[0] + off[1])
+        hit &= tone_energy[0] + tone_energy[1] >= needed * window_energy
+        return ends[hit], chans[hit], code[hit]
+
+
+def decode(samples: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> str:
+    """All the digits in one channel of int16 ``samples``, as a string."""
+    receiver = DtmfReceiver(1, sample_rate)
+    samples = np.asarray(samples, np.int16).reshape(1, -1)
+    chunk = DECODE_CHUNK_S * sample_rate
+    return "".join(event.digit for start in range(0, samples.shape[1], chunk)
+                   for event in receiver.process(samples[:, start:start + chunk]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hotline.dsp.dtmf FILE...``: print the DTMF digits found in each file."""
+    from hotline.dsp.audiofile import read_audio  # only the command line reads files
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hotline.dsp.dtmf",
+        description="Print the DTMF digits in audio files: WAV (any common rate, width and "
+                    "channel count) or raw signed 16-bit little-endian 8 kHz mono. With several "
+                    "files, one line each: FILE: DIGITS.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="audio file to decode")
+    args = parser.parse_args(argv)
+    status = 0
+    for name in args.files:
+        try:
+            digits = decode(read_audio(name))
+        except (HotlineError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        print(f"{name}: {digits}" if len(args.files) > 1 else digits, flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,700 @@
+"""Call-progress tones, silence and voice energy, for every channel at once.
+
+What does it do?
+    :class:`ProgressDetector` listens to the far end of many lines and reports, per channel and
+    in time order, the call-progress tones of a plan (dial, busy, ringback, congestion), the
+    special information tone (SIT), the end of a recognised tone, and whether the line is
+    silent or carries voice. It drives disconnect supervision on exchange lines (a China
+    exchange signals that the far end hung up with busy tone, not with a loop-current break)
+    and outbound call progress (ringing, busy, congestion, number unobtainable, answer).
+
+The tones come from :mod:`hotline.dsp.toneplans` (never from this module):
+
+    ==============  =============================  ===========================================
+    plan            frequencies                    cadence, on/off
+    ==============  =============================  ===========================================
+    China (YDN/GB   450 Hz                         dial continuous; busy 0.35/0.35 s; ringback
+    practice)                                      1/4 s; congestion 0.7/0.7 s
+    North America   dial 350+440, ringback         dial continuous; busy 0.5/0.5 s; ringback
+    (Precise Tone   440+480, busy and reorder      2/4 s; reorder ("congestion") 0.25/0.25 s
+    Plan)           480+620 Hz, each tone alike
+    SIT (North      913.8, 1370.6, 1776.7 Hz       three segments back to back, 274, 274 and
+    American form)                                 380 ms (either of 274/380 ms accepted for
+                                                   the first two)
+    ==============  =============================  ===========================================
+
+What it meets (``tests/dsp/test_progress.py`` checks each, through a μ-law line with noise):
+
+- every tone from 0 dBm0 down to :data:`MIN_LEVEL_DBM0` (-40) per frequency, and a busy tone
+  at -30 dBm0 with 15 dB SNR over the whole band; around the minimum level a tone is missed,
+  never taken for another;
+- frequencies within :data:`FREQ_TOLERANCE_PCT` (2 %); 440 Hz, 2.2 % off, is no China tone;
+- cadences within +-:data:`CADENCE_TOLERANCE_PCT` (20 %) of the plan, on and off times apart,
+  as real exchanges drift: busy (0.35/0.35 s) and congestion (0.7/0.7 s) are never taken for
+  each other;
+- each China tone reported no later than SpanDSP's ``super_tone_rx`` on the same samples:
+  busy 0.54 s after the tone starts (SpanDSP 0.63 s), congestion 0.89 s (1.27 s), ringback
+  1.2 s (4.2 s), dial 1.34 s (1.52 s);
+- no tone on real speech or music (the whole talk-off corpus), DTMF, noise, foreign tones
+  (400, 425, 500 Hz), clipping, DC offset or silence.
+
+How does it work?
+    Audio is cut into :data:`BLOCK_MS` blocks; a partial block waits for the next call. One
+    matrix product per call takes every block of every channel to the least-squares phasor
+    (complex amplitude) of each plan and SIT frequency, fitted after the block's mean (DC) is
+    removed, and to the block's sum; a row-wise dot product gives its energy. A block *holds*
+    a set of frequencies (a tone's) when they carry at least :data:`MIN_TONE_SHARE_DB` of the
+    block's energy, each is above :data:`MIN_LEVEL_DBM0` (:data:`LEVEL_HYSTERESIS_DB` lower if
+    it was held a block before), the two of a dual tone are within :data:`MAX_TWIST_DB`, and
+    each phasor turned from the last block as a steady tone at the nominal frequency would,
+    within :data:`FREQ_TOLERANCE_PCT`: speech harmonics glide and musical notes sit a few hertz
+    away; exchange tones do neither.
+
+    Per channel, integer arrays then follow runs of blocks, one step per block for all
+    channels at once: a burst is a run of blocks holding one set (a dropout of
+    :data:`BRIDGE_MS` is bridged); the off time after it must stay :data:`OFF_DEPTH_DB` below
+    the burst to count as silence. Each channel keeps counters (off time, quiet, sound, burst
+    length, loud off-time blocks) and the counts at which its next decision falls due, so a
+    step is a handful of array operations, and only the channels with a decision due go
+    through the rest. A cadenced tone
+    is recognised once a burst whose length fits its on time is followed by
+    :data:`CONFIRM_OFF_MS` of clean off time (when a burst fits two tones, China congestion
+    and ringback at their extremes, the off time settles it); a continuous tone once it
+    outlasts every burst of a cadenced tone on its frequencies by :data:`CONTINUOUS_GUARD_MS`;
+    SIT once its three segments follow each other. A recognised tone ends (``tone_end``) when a
+    burst or an off time leaves its cadence, or sound fills its off time (an answer). Silence
+    and voice use the block energy with hysteresis: ``silence`` after :data:`SILENCE_MS` below
+    :data:`SILENCE_THRESHOLD_DBM0`, ``voice`` after :data:`VOICE_MS` at or above
+    :data:`VOICE_THRESHOLD_DBM0` of energy that is no plan tone; between the two thresholds the
+    state stays; neither is reported while a tone is.
+
+Events carry the index of the sample that ends the block in which the decision was made,
+counted from the first sample given to the detector (``reset`` does not restart the count).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hotline.dsp import SAMPLE_RATE_HZ
+from hotline.dsp.levels import DBM0_RMS, sine_peak
+from hotline.dsp.toneplans import SIT_FREQS_HZ, SIT_SEGMENT_MS, plan as tone_plan
+
+BLOCK_MS = 20  # analysis block; 20 ms tells 440 from 480 Hz (North America)
+MIN_LEVEL_DBM0 = -40.0  # per frequency; quieter tones are not tones
+LEVEL_HYSTERESIS_DB = 6.0  # a frequency held in the last block may go this much below it
+MIN_TONE_SHARE_DB = -1.0  # the fitted frequencies hold at least this share of the block energy
+MAX_TWIST_DB = 8.0  # between the two frequencies of a dual tone
+FREQ_TOLERANCE_PCT = 2.0  # of the nominal frequency, from the phase step between blocks
+CADENCE_TOLERANCE_PCT = 20.0  # on and off times, around the plan's
+CADENCE_SLACK_MS = 40  # widens every on/off window: the blocks cut by a tone's edges
+CONFIRM_OFF_MS = 200  # off time after a burst before a cadenced tone is reported
+CONTINUOUS_MIN_MS = 1000  # a continuous tone is never reported sooner
+CONTINUOUS_GUARD_MS = 100  # ... nor before it outlasts every burst on its frequencies by this
+BRIDGE_MS = 20  # a dropout this short inside a burst does not end it
+OFF_DEPTH_DB = 10.0  # an off time stays this far below its burst, or it is not silence
+SIT_CONFIRM_MS = 100  # of the third SIT segment
+SILENCE_THRESHOLD_DBM0 = -42.0  # block energy below it is quiet
+VOICE_THRESHOLD_DBM0 = -36.0  # block energy at or above it is sound
+SILENCE_MS = 500  # quiet this long is reported as silence
+VOICE_MS = 60  # sound (not a plan tone) this long is reported as voice
+
+TONE_END = "tone_end"
+SIT = "sit"
+SILENCE = "silence"
+VOICE = "voice"
+_NONE, _SILENT, _VOICED = 0, 1, 2  # energy states
+_OFF, _QUIET, _SOUND, _ON, _DIRTY = 0, 1, 2, 3, 4  # a channel's counters (ProgressDetector.__init__)
+_NEVER = 1 << 40  # a block count no run reaches
+_NO_REACH = -1e30  # any turn passes: the last block cannot tell (finite: 0 * it is 0, not nan)
+_DIRTY_BREAK = 2  # loud off-time blocks (the next burst's edge is one) that break a cadence
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Something heard on ``channel``: a tone, ``tone_end``, ``silence`` or ``voice``.
+
+    ``sample`` is the index of the sample ending the block where it was decided, counted from
+    the first sample the detector was given.
+    """
+
+    channel: int
+    kind: str
+    sample: int
+
+
+def _blocks(ms: float) -> int:
+    return int(round(ms / BLOCK_MS))
+
+
+def _window_ms(nominal_ms: float) -> tuple[float, float]:
+    """The accepted range of an on or off time of ``nominal_ms``."""
+    spread = nominal_ms * CADENCE_TOLERANCE_PCT / 100.0
+    return nominal_ms - spread - CADENCE_SLACK_MS, nominal_ms + spread + CADENCE_SLACK_MS
+
+
+def _fit_matrices(freq_sets, n: int, sample_rate: int):
+    """Least-squares sine fits of each frequency set over a block of ``n`` samples.
+
+    A set's sines are centred (a fit never uses DC) and factored ``Q R``: ``x @ Q`` has the
+    energy the set explains as its squared norm, and ``x @ Q @ inv(R).T`` the cosine and sine
+    amplitudes of each frequency. Returns every set's ``Q`` side by side, the matrix taking
+    those outputs to one complex amplitude per frequency (cosine + i sine), and the columns of
+    each set.
+    """
+    t = np.arange(n) / sample_rate
+    qs, r_inv_t, columns, start = [], [], [], 0
+    for freqs in freq_sets:
+        basis = np.column_stack([f(2.0 * np.pi * hz * t) for hz in freqs for f in (np.cos, np.sin)])
+        basis -= basis.mean(axis=0)
+        q, r = np.linalg.qr(basis)
+        qs.append(q)
+        r_inv_t.append(np.linalg.inv(r).T)
+        columns.append(np.arange(start, start + q.shape[1]))
+        start += q.shape[1]
+    to_pairs = np.zeros((start, start))
+    for cols, block in zip(columns, r_inv_t):
+        to_pairs[np.ix_(cols, cols)] = block
+    to_complex = to_pairs[:, 0::2] + 1j * to_pairs[:, 1::2]  # (columns, frequencies)
+    return np.hstack(qs), to_complex, columns
+
+
+def _fit(fit_q, to_complex, block: int, singletons: bool) -> np.ndarray:
+    """The one matrix a block of samples is multiplied by (see ``ProgressDescriptor.fit``)."""
+    phasors = to_complex * np.sqrt(block / 2.0)
+    parts = np.empty((phasors.shape[0], 2 * phasors.shape[1]))
+    parts[:, 0::2], parts[:, 1::2] = phasors.real, phasors.imag
+    columns = [fit_q @ parts, np.full((block, 1), 1.0 / np.sqrt(block))]
+    if not singletons:
+        columns.append(fit_q)
+    return np.hstack(columns).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class ProgressDescriptor:
+    """Everything about a plan that the detector computes once (SpanDSP's descriptor/state split).
+
+    Tone *kinds* are the plan's tones in plan order, then SIT. Frequency *sets* are the plan's
+    distinct sets of frequencies, then one per SIT frequency; *components* are their
+    frequencies, set by set. Arrays indexed by kind or set have one entry more, at the end, so
+    that -1 (none) indexes a harmless value. Times are in blocks, energies per block.
+    """
+
+    plan: str
+    sample_rate: int
+    block: int  # samples per block
+    kinds: tuple[str, ...]
+    freq_sets: tuple[tuple[float, ...], ...]
+    fit: np.ndarray  # (block, 2 components + 1 [+ columns]) float32, one product gives:
+    #   each frequency's phasor, its complex amplitude (cos + i sin) times sqrt(block / 2), as
+    #   real and imaginary parts side by side; then the block's sum over sqrt(block); then,
+    #   unless every set is a single frequency, the set-by-set orthonormal coordinates of the
+    #   fitted sines
+    ahead: np.ndarray  # (components, 1) complex64: a steady tone's phasor turns by this a block
+    set_energy: np.ndarray  # (columns, sets) float32: sums squared coordinates into set energies
+    singletons: bool  # every set has one frequency (component index == set index)
+    first: np.ndarray  # (sets,) component index of each set's first frequency
+    second: np.ndarray  # (sets,) ... and of its second (the first again for a single tone)
+    cos_tolerance: np.ndarray  # (components, 1) float32: cosine of the largest phase error accepted
+    set_ids: np.ndarray  # (sets,) float32: 1, 2, ... (a block's code)
+    min_share: float
+    min_magnitude: float  # phasor magnitude of a tone at the minimum level
+    min_magnitude_held: float  # ... and of one held in the last block (level hysteresis)
+    max_twist: float  # amplitude ratio
+    kind_set: np.ndarray  # (kinds+1,) frequency set of each kind
+    on_max: np.ndarray  # (kinds+1,) longest burst that keeps a reported tone going
+    off_min: np.ndarray  # (kinds+1,)
+    off_max: np.ndarray  # (kinds+1,) a longer off time ends the tone
+    continuous: np.ndarray  # (kinds+1,) bool: continuous tones and SIT end with their burst
+    cadence_of: np.ndarray  # (sets+1, longest+1) cadenced kind whose on time fits a burst, or -1
+    rival_of: np.ndarray  # (sets+1, longest+1) kind with a shorter off time that fits it too, or -1
+    confirm_of: np.ndarray  # (sets+1, longest+1) off time before ``cadence_of`` is reported
+    longest: int
+    continuous_of: np.ndarray  # (sets+1,) continuous kind on a set, or -1
+    continuous_min: np.ndarray  # (kinds+1,) burst length before a continuous tone is reported
+    sit_sets: tuple[int, int, int]
+    sit_kind: int
+    sit_segment: tuple[int, int]  # (min, max) length of the first two segments
+    sit_confirm: int  # of the third segment
+    bridge: int  # blocks of dropout bridged inside a burst
+    off_depth: float  # energy ratio
+    silence_energy: float
+    voice_energy: float
+    silence_blocks: int
+    voice_blocks: int
+
+
+def _cadence_tables(windows, kind_set, n_sets, longest, off_min, off_max, confirm):
+    """Per frequency set and burst length: which cadenced kind the burst is, when to confirm it.
+
+    On-time windows may overlap (China congestion 0.7 s and ringback 1 s, at +-20 % each). A
+    burst in both is confirmed as the kind with the long off time once the off time outlasts the
+    other kind's (``confirm_of``); it is the other kind (its *rival*) if the next burst comes
+    within that kind's off time. Overlaps that the off times cannot settle go to the nearest
+    nominal on time.
+    """
+    shape = (n_sets + 1, longest + 1)
+    cadence_of, rival_of, confirm_of = np.full(shape, -1), np.full(shape, -1), np.full(shape, _NEVER)
+    for s in range(n_sets):
+        for on in range(1, longest + 1):
+            fits = sorted((abs(np.log(on * BLOCK_MS / nominal)), k)
+                          for k, (nominal, lo, hi) in windows.items() if kind_set[k] == s and lo <= on <= hi)
+            if not fits:
+                continue
+            k = fits[0][1]
+            cadence_of[s, on], confirm_of[s, on] = k, confirm[k]
+            if len(fits) > 1:
+                short, long_ = sorted((fits[0][1], fits[1][1]), key=lambda j: off_max[j])
+                if off_max[short] < off_min[long_]:
+                    cadence_of[s, on], rival_of[s, on] = long_, short
+                    confirm_of[s, on] = max(confirm[long_], off_max[short] + 1)
+    return cadence_of, rival_of, confirm_of
+
+
+def make_descriptor(plan: str = "china", sample_rate: int = SAMPLE_RATE_HZ,
+                    silence_threshold_dbm0: float = SILENCE_THRESHOLD_DBM0,
+                    voice_threshold_dbm0: float = VOICE_THRESHOLD_DBM0,
+                    silence_ms: float = SILENCE_MS, voice_ms: float = VOICE_MS,
+                    min_level_dbm0: float = MIN_LEVEL_DBM0) -> ProgressDescriptor:
+    """The descriptor of ``plan`` (a name of :data:`hotline.dsp.toneplans.PLANS`)."""
+    tones = list(tone_plan(plan).values())
+    block = int(round(sample_rate * BLOCK_MS / 1000))
+    plan_sets = list(dict.fromkeys(tuple(tone.freqs_hz) for tone in tones))
+    sit_sets = [(hz,) for hz in SIT_FREQS_HZ]
+    freq_sets = tuple(plan_sets + [s for s in sit_sets if s not in plan_sets])
+    set_index = {s: i for i, s in enumerate(freq_sets)}
+    fit_q, to_complex, columns = _fit_matrices(freq_sets, block, sample_rate)
+    singletons = all(len(s) == 1 for s in freq_sets)
+    n_sets = len(freq_sets)
+    set_energy = np.zeros((fit_q.shape[1], n_sets))
+    for index, cols in enumerate(columns):
+        set_energy[cols, index] = 1.0
+    first = np.array([cols[0] // 2 for cols in columns])
+    second = np.array([cols[-1] // 2 for cols in columns])
+    freqs = np.array([hz for s in freq_sets for hz in s])
+    # A block's phase tells frequency only within +-sample_rate/(2 block): keep to half of that.
+    tolerance_hz = np.minimum(freqs * FREQ_TOLERANCE_PCT / 100.0, sample_rate / (4.0 * block))
+    step = 2.0 * np.pi * freqs * block / sample_rate
+
+    kinds = tuple(tone.name for tone in tones) + (SIT,)
+    sit_kind = len(kinds) - 1
+    size = len(kinds) + 1
+    kind_set = np.full(size, -2)
+    on_max = np.full(size, _NEVER)
+    off_min = np.zeros(size, dtype=np.int64)
+    off_max = np.full(size, _NEVER)
+    confirm = np.full(size, _NEVER)
+    continuous = np.zeros(size, dtype=bool)
+    continuous_min = np.full(size, _NEVER)
+    bridge = _blocks(BRIDGE_MS)
+    windows = {}  # cadenced kind: (nominal on ms, shortest on, longest on)
+    for k, tone in enumerate(tones):
+        kind_set[k] = set_index[tuple(tone.freqs_hz)]
+        if tone.continuous:
+            continuous[k] = True
+            off_max[k] = bridge  # the burst's end is the tone's end
+            continue
+        on_lo, on_hi = _window_ms(tone.cadence_ms[0])
+        off_lo, off_hi = _window_ms(tone.cadence_ms[1])
+        windows[k] = (tone.cadence_ms[0], _blocks(on_lo), _blocks(on_hi))
+        on_max[k], off_min[k], off_max[k] = _blocks(on_hi), _blocks(off_lo), _blocks(off_hi)
+        confirm[k] = max(bridge + 2, _blocks(min(CONFIRM_OFF_MS, off_lo)))
+    kind_set[sit_kind] = set_index[sit_sets[-1]]
+    continuous[sit_kind] = True
+    off_max[sit_kind] = bridge
+
+    longest = max([hi for _, _, hi in windows.values()], default=0) + 1
+    cadence_of, rival_of, confirm_of = _cadence_tables(windows, kind_set, n_sets, longest,
+                                                       off_min, off_max, confirm)
+    continuous_of = np.full(n_sets + 1, -1)
+    for k, tone in enumerate(tones):
+        if tone.continuous:
+            s = kind_set[k]
+            continuous_of[s] = k
+            bursts = [hi for j, (_, _, hi) in windows.items() if kind_set[j] == s]
+            continuous_min[k] = max([_blocks(CONTINUOUS_MIN_MS)]
+                                    + [hi + _blocks(CONTINUOUS_GUARD_MS) for hi in bursts])
+    # SIT segments are short (274 ms) or long (380 ms), in variants that tell the cause apart.
+    segment_lo, _ = _window_ms(min(SIT_SEGMENT_MS))
+    _, segment_hi = _window_ms(max(SIT_SEGMENT_MS))
+    block_energy = block * DBM0_RMS ** 2
+    return ProgressDescriptor(
+        plan=plan, sample_rate=sample_rate, block=block, kinds=kinds, freq_sets=freq_sets,
+        fit=_fit(fit_q, to_complex, block, singletons),
+        ahead=np.exp(-1j * step)[:, None].astype(np.complex64),
+        set_energy=set_energy.astype(np.float32),
+        singletons=singletons, first=first, second=second,
+        cos_tolerance=np.cos(2.0 * np.pi * tolerance_hz * block / sample_rate)[:, None].astype(np.float32),
+        set_ids=np.arange(1, n_sets + 1, dtype=np.float32),
+        min_share=10.0 ** (MIN_TONE_SHARE_DB / 10.0),
+        min_magnitude=sine_peak(min_level_dbm0) * np.sqrt(block / 2.0),
+        min_magnitude_held=sine_peak(min_level_dbm0 - LEVEL_HYSTERESIS_DB) * np.sqrt(block / 2.0),
+        max_twist=10.0 ** (MAX_TWIST_DB / 20.0),
+        kind_set=kind_set, on_max=on_max, off_min=off_min, off_max=off_max,
+        continuous=continuous, cadence_of=cadence_of, rival_of=rival_of, confirm_of=confirm_of,
+        longest=longest, continuous_of=continuous_of,
+        continuous_min=continuous_min,
+        sit_sets=tuple(set_index[s] for s in sit_sets), sit_kind=sit_kind,
+        sit_segment=(_blocks(segment_lo), _blocks(segment_hi)), sit_confirm=_blocks(SIT_CONFIRM_MS),
+        bridge=bridge, off_depth=10.0 ** (-OFF_DEPTH_DB / 10.0),
+        silence_energy=block_energy * 10.0 ** (silence_threshold_dbm0 / 10.0),
+        voice_energy=block_energy * 10.0 ** (voice_threshold_dbm0 / 10.0),
+        silence_blocks=max(1, _blocks(silence_ms)), voice_blocks=max(1, _blocks(voice_ms)),
+    )
+
+
+class _Phases:
+    """Each channel's last block, per frequency: the conjugate of the phasor a steady tone would
+    show next; the least ``Re(turn)`` that a steady tone's turn from it reaches (a huge negative
+    when that frequency was not strong enough to tell); the least magnitude it may have next.
+    Arrays are (frequencies, channels)."""
+
+    def __init__(self, d: "ProgressDescriptor", channels: int):
+        components = len(d.ahead)
+        self.ahead = np.zeros((components, channels), dtype=np.complex64)
+        self.reach = np.full((components, channels), _NO_REACH, dtype=np.float32)
+        self.floor = np.full((components, channels), d.min_magnitude, dtype=np.float32)
+        self._min_magnitude = d.min_magnitude
+
+    def reset(self, channel: int) -> None:
+        self.ahead[:, channel] = 0
+        self.reach[:, channel] = _NO_REACH
+        self.floor[:, channel] = self._min_magnitude
+
+
+def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
+    """What each block of ``x`` holds: ``(code, energy)``, each ``(blocks, channels)``.
+
+    ``x`` is ``(blocks, channels, block)`` float32. ``code`` (float32) is 1 + the frequency set
+    a block holds, 0 for none; ``energy`` the block's energy without DC. ``phases`` carries each
+    channel's last block from one call to the next. Per-frequency arrays are (frequencies,
+    blocks of channels): every operation runs along the channels.
+    """
+    count, channels, n = x.shape
+    rows = x.reshape(count * channels, n)
+    out = rows @ d.fit
+    m = len(d.ahead)
+    phasor = np.ascontiguousarray(out[:, :2 * m].view(np.complex64).T)
+    total = out[:, 2 * m]
+    energy = _vecdot(rows, rows) - total * total
+    np.maximum(energy, 0.0, out=energy)  # rounding, on a block of DC alone
+    magnitude = np.abs(phasor)  # squared: about the energy of that frequency in the block
+    share = _share_floor(d, energy)
+    if count == 1:
+        floor = phases.floor
+    else:  # the level's hysteresis runs from block to block: one at a time
+        floor = np.empty_like(magnitude).reshape(m, count, channels)
+        floor[:, 0] = phases.floor
+        blocks, shares = magnitude.reshape(floor.shape), share.reshape(count, channels)
+        for b in range(1, count):
+            held = blocks[:, b - 1] >= np.maximum(shares[b - 1], floor[:, b - 1])
+            floor[:, b] = np.where(held, d.min_magnitude_held, d.min_magnitude)
+        floor = floor.reshape(magnitude.shape)
+    strong = magnitude >= np.maximum(share, floor)
+    ahead = np.conj(phasor * d.ahead)  # conjugate of what a steady tone shows one block later
+    reach = np.where(strong, magnitude * d.cos_tolerance, _NO_REACH)
+    if count == 1:
+        before, reach_before = phases.ahead, phases.reach
+    else:
+        shape = (m, count, channels)
+        before = np.concatenate([phases.ahead[:, None], ahead.reshape(shape)[:, :-1]], axis=1)
+        reach_before = np.concatenate([phases.reach[:, None], reach.reshape(shape)[:, :-1]], axis=1)
+        before, reach_before = before.reshape(phasor.shape), reach_before.reshape(phasor.shape)
+    last = slice((count - 1) * channels, None)
+    phases.ahead, phases.reach = ahead[:, last], reach[:, last]
+    phases.floor = np.where(strong[:, last], d.min_magnitude_held, d.min_magnitude)
+    # The turn's angle is the phase error against the nominal frequency; |turn| = |phasor| |ahead|.
+    steady = (phasor * before).real >= magnitude * reach_before
+    if d.singletons:
+        holds = steady & strong
+    else:
+        coordinates = out[:, 2 * m + 1:]
+        set_energy = ((coordinates * coordinates) @ d.set_energy).T  # exact for close frequencies
+        weaker = np.minimum(magnitude[d.first], magnitude[d.second])
+        stronger = np.maximum(magnitude[d.first], magnitude[d.second])
+        holds = (steady[d.first] & steady[d.second] & strong[d.first] & strong[d.second]
+                 & (stronger <= d.max_twist * weaker) & (set_energy >= d.min_share * energy))
+        holds &= np.add.reduce(holds, axis=0) == 1  # overlapping sets (440 Hz in two) both fit: none
+    code = d.set_ids @ holds  # a set's share is over one half: at most one set holds
+    return code.reshape(count, channels), energy.reshape(count, channels)
+
+
+def _share_floor(d: ProgressDescriptor, energy: np.ndarray) -> np.ndarray:
+    """The least phasor magnitude of a frequency that holds its share of the block's energy.
+
+    Only where every set is one frequency: a frequency's two sines are then near orthogonal, so
+    its squared magnitude is its energy; close pairs get exact set energies instead.
+    """
+    return np.sqrt(energy * d.min_share) if d.singletons else np.zeros_like(energy)
+
+
+def _vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-by-row dot products."""
+    return np.vecdot(a, b) if hasattr(np, "vecdot") else np.einsum("rn,rn->r", a, b)
+
+
+class ProgressDetector:
+    """Call-progress tones, SIT, silence and voice on ``channels`` lines of one tone plan.
+
+    ``process(frames)`` takes int16 audio of shape ``(channels, n)``, any ``n`` (a partial block
+    is kept for the next call), and returns the :class:`ProgressEvent` s decided in it, in time
+    order. ``state(channel)`` and :attr:`states` tell what each line carries now: a tone's name,
+    ``"silence"``, ``"voice"`` or ``None`` (not known yet). ``reset(channel)`` forgets a line's
+    past, as at the start of a new call. The energy detector's thresholds are in dBm0 and ms.
+    """
+
+    def __init__(self, channels: int, plan: str = "china", sample_rate: int = SAMPLE_RATE_HZ, *,
+                 silence_threshold_dbm0: float = SILENCE_THRESHOLD_DBM0,
+                 voice_threshold_dbm0: float = VOICE_THRESHOLD_DBM0,
+                 silence_ms: float = SILENCE_MS, voice_ms: float = VOICE_MS,
+                 min_level_dbm0: float = MIN_LEVEL_DBM0):
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        if silence_threshold_dbm0 > voice_threshold_dbm0:
+            raise ValueError(f"the silence threshold ({silence_threshold_dbm0} dBm0) must not be above "
+                             f"the voice threshold ({voice_threshold_dbm0} dBm0)")
+        self.channels = c = int(channels)
+        self.descriptor = d = make_descriptor(plan, sample_rate, silence_threshold_dbm0,
+                                              voice_threshold_dbm0, silence_ms, voice_ms, min_level_dbm0)
+        self.kinds = d.kinds
+        self.samples = 0  # per channel, in whole blocks; event times count from here
+        self._now = 0  # blocks processed
+        self._pending = np.zeros((c, 0), dtype=np.int16)
+        self._frame = np.zeros((1, c, d.block), dtype=np.float32)
+        self._phases = _Phases(d, c)
+        # Bursts: a run of blocks holding one frequency set, and the off time after it.
+        self._tone_set = np.full(c, -1)  # set of the current or last burst
+        self._expect = np.zeros(c, dtype=np.float32)  # code that continues the open burst, or 0
+        self._open = np.zeros(c, dtype=bool)  # the burst has not been judged ended yet
+        self._peak = np.zeros(c, dtype=np.float32)  # energy of the burst's first block
+        self._loud = np.full(c, np.inf, dtype=np.float32)  # off-time blocks above this are loud
+        self._fit = np.full(c, -1)  # cadenced kind whose on time the last burst fits
+        self._rival = np.full(c, -1)  # ... or this one, if the next burst comes soon enough
+        self._confirm = np.full(c, _NEVER)  # off time that confirms the fit
+        self._sit_stage = np.zeros(c, dtype=np.int64)  # SIT segments heard in order
+        self._reported = np.full(c, -1)  # kind reported and still going, or -1
+        self._energy_state = np.full(c, _NONE)
+        # Counters, in blocks: since the burst's last holding block (off time), of quiet, of
+        # sound that is no tone, of the burst (its length), and of loud off-time blocks; and
+        # the counts at which each channel's next decision falls due.
+        self._runs = np.zeros((5, c), dtype=np.int64)
+        self._dues = np.full((5, c), _NEVER)
+        self._dues[_QUIET], self._dues[_SOUND] = d.silence_blocks, d.voice_blocks
+        self._dirty, self._dirty_due = self._runs[_DIRTY], self._dues[_DIRTY]  # views
+        self._masks = np.zeros((3, c), dtype=bool)  # this block: holding, not quiet, not sound
+
+    # -- public -------------------------------------------------------------------------------
+
+    def process(self, frames: np.ndarray) -> list[ProgressEvent]:
+        """Hear ``frames`` (int16, ``(channels, n)``); the events decided in them, in time order."""
+        frames = self._check(frames)
+        data = np.concatenate([self._pending, frames], axis=1) if self._pending.shape[1] else frames
+        n = self.descriptor.block
+        count = data.shape[1] // n
+        if count * n != data.shape[1] or self._pending.shape[1]:
+            self._pending = data[:, count * n:].copy()
+        if count == 0:
+            return []
+        if count == 1:  # the media loop's case: one 20 ms frame, into a buffer kept for it
+            x = self._frame
+            np.copyto(x[0], data[:, :n], casting="unsafe")
+        else:
+            x = data[:, :count * n].reshape(self.channels, count, n).transpose(1, 0, 2).astype(np.float32)
+        code, energy = block_features(self.descriptor, x, self._phases)
+        events: list[ProgressEvent] = []
+        for b in range(count):
+            self._now += 1
+            self.samples += n
+            self._step(code[b], energy[b], events)
+        return events
+
+    def reset(self, channel: int) -> None:
+        """Forget everything heard on ``channel`` (its buffered partial block too)."""
+        self._channel(channel)
+        d = self.descriptor
+        self._pending[channel] = 0
+        self._phases.reset(channel)
+        for array, value in ((self._tone_set, -1), (self._expect, 0.0), (self._open, False),
+                             (self._peak, 0.0), (self._loud, np.inf), (self._fit, -1),
+                             (self._rival, -1), (self._confirm, _NEVER), (self._sit_stage, 0),
+                             (self._reported, -1), (self._energy_state, _NONE)):
+            array[channel] = value
+        self._runs[:, channel] = 0
+        self._dues[:, channel] = (_NEVER, d.silence_blocks, d.voice_blocks, _NEVER, _NEVER)
+
+    def state(self, channel: int) -> str | None:
+        """What ``channel`` carries now: a tone's name, ``"silence"``, ``"voice"`` or ``None``."""
+        self._channel(channel)
+        return self.states[channel]
+
+    @property
+    def states(self) -> list[str | None]:
+        """:meth:`state` of every channel."""
+        energy_names = {_NONE: None, _SILENT: SILENCE, _VOICED: VOICE}
+        return [self.kinds[k] if k >= 0 else energy_names[int(e)]
+                for k, e in zip(self._reported, self._energy_state)]
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check(self, frames) -> np.ndarray:
+        if not isinstance(frames, np.ndarray):
+            raise ValueError(f"expected a numpy int16 array of shape ({self.channels}, n), "
+                             f"received {type(frames).__name__}")
+        if frames.dtype != np.int16:
+            raise ValueError(f"expected int16 samples, received {frames.dtype}")
+        if frames.ndim != 2 or frames.shape[0] != self.channels:
+            raise ValueError(f"expected shape ({self.channels}, n), received {frames.shape}")
+        return frames
+
+    def _channel(self, channel: int) -> None:
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel}")
+
+    # -- one block: a few array operations; decisions only where one falls due ----------------
+
+    def _step(self, code, energy, events) -> None:
+        """Advance every channel by one block (``code``: 1 + the set it holds, or 0); add its events."""
+        d, masks, runs = self.descriptor, self._masks, self._runs
+        runs[:_DIRTY] += 1
+        np.add(self._dirty, energy > self._loud, out=self._dirty)
+        tonal = np.greater(code, 0, out=masks[0])
+        if np.count_nonzero(tonal):
+            start = tonal & (code != self._expect)
+            if np.count_nonzero(start):
+                self._burst_starts(start, code.astype(np.int64) - 1, energy, events)
+        np.greater_equal(energy, d.silence_energy, out=masks[1])
+        np.logical_or(np.less(energy, d.voice_energy, out=masks[2]), tonal, out=masks[2])
+        np.copyto(runs[:_ON], 0, where=masks)  # holding, not quiet, not sound: those runs restart
+        due = np.logical_or.reduce(runs >= self._dues)
+        if np.count_nonzero(due):
+            self._decisions(due, events)
+
+    def _decisions(self, due, events) -> None:
+        """Every channel with a run grown to a decision: length, off time, then energy."""
+        grown = self._runs[_ON] >= self._dues[_ON]
+        if np.count_nonzero(grown):
+            self._on_decisions(grown, events)
+        off = self._runs[_OFF]
+        off_due = due & ((off >= self._dues[_OFF]) | (self._dirty >= self._dirty_due))
+        if np.count_nonzero(off_due):
+            self._off_decisions(off_due, off, events)
+        runs = self._runs[_QUIET:_SOUND + 1] >= self._dues[_QUIET:_SOUND + 1]
+        if np.count_nonzero(runs):
+            self._energy_decisions(runs[0], runs[1] & ~runs[0], events)
+
+    def _burst_starts(self, start, label, energy, events) -> None:
+        """New bursts: judge the reported cadence and the SIT order against the burst before."""
+        d = self.descriptor
+        k = self._reported
+        off_before = self._runs[_OFF]
+        broken = start & (k >= 0) & ((label != d.kind_set[k]) | (off_before - 1 < d.off_min[k]))
+        if np.count_nonzero(broken):
+            self._end_tones(broken, events)
+        r = self._rival  # the burst before fitted two kinds: the off time settles it
+        if np.count_nonzero(r >= 0):
+            self._recognise(start & (r >= 0) & (label == d.kind_set[r]) & (off_before - 1 >= d.off_min[r])
+                            & (off_before - 1 <= d.off_max[r]) & (self._dirty <= _DIRTY_BREAK)
+                            & (self._reported != r), r, events)
+        on_before = self._runs[_ON] - self._runs[_OFF]
+        lo, hi = d.sit_segment
+        follows = (on_before >= lo) & (on_before <= hi) & (off_before <= d.bridge + 2)
+        s1, s2, s3 = d.sit_sets
+        stage, before = self._sit_stage, self._tone_set
+        stage = np.where(label == s1, 1, np.where(
+            (label == s2) & (stage == 1) & (before == s1) & follows, 2, np.where(
+                (label == s3) & (stage == 2) & (before == s2) & follows, 3, 0)))
+        self._sit_stage = np.where(start, stage, self._sit_stage)
+        self._tone_set = np.where(start, label, before)
+        self._expect[start] = label[start] + 1
+        self._runs[_ON][start] = 1
+        self._open[start] = True
+        self._peak[start] = energy[start]
+        self._loud[start] = np.inf  # the edges of a burst are never loud off time
+        self._dirty[start] = 0
+        self._dues[_OFF][start] = d.bridge + 1
+        self._set_on_due(start)
+
+    def _set_on_due(self, mask) -> None:
+        """When the open bursts of ``mask`` are next judged by their length."""
+        d = self.descriptor
+        k, s = self._reported, self._tone_set
+        steady = d.continuous_of[s]
+        due = np.where((steady >= 0) & (k != steady), d.continuous_min[steady], _NEVER)
+        due = np.minimum(due, np.where((k >= 0) & ~d.continuous[k], d.on_max[k] + 1, _NEVER))
+        due = np.minimum(due, np.where((self._sit_stage == 3) & (s == d.sit_sets[2]), d.sit_confirm, _NEVER))
+        self._dues[_ON][mask] = due[mask]
+
+    def _on_decisions(self, due, events) -> None:
+        """Open bursts grown long enough: a continuous tone, SIT, or a burst too long for its cadence."""
+        d = self.descriptor
+        on = self._runs[_ON]
+        k = self._reported
+        too_long = due & (k >= 0) & ~d.continuous[k] & (on > d.on_max[k])
+        if np.count_nonzero(too_long):
+            self._end_tones(too_long, events)
+        steady = d.continuous_of[self._tone_set]
+        self._recognise(due & (steady >= 0) & (on >= d.continuous_min[steady]) & (self._reported != steady),
+                        steady, events)
+        sit = due & (self._sit_stage == 3) & (self._tone_set == d.sit_sets[2]) & (on >= d.sit_confirm)
+        if np.count_nonzero(sit):
+            self._sit_stage[sit] = 0
+            self._recognise(sit, np.full(self.channels, d.sit_kind), events)
+        self._set_on_due(due)
+
+    def _off_decisions(self, due, off, events) -> None:
+        """Off times grown long enough: a burst's end, a cadence confirmed or a tone ended."""
+        d = self.descriptor
+        ended = due & self._open
+        if np.count_nonzero(ended):
+            on = np.minimum(self._runs[_ON] - self._runs[_OFF], d.longest)
+            where = (self._tone_set, on)
+            self._fit = np.where(ended, d.cadence_of[where], self._fit)
+            self._rival = np.where(ended, d.rival_of[where], self._rival)
+            self._confirm = np.where(ended, d.confirm_of[where], self._confirm)
+            self._open[ended] = False
+            self._loud[ended] = self._peak[ended] * d.off_depth
+            self._expect[ended] = 0.0
+            self._dues[_ON][ended] = _NEVER
+        k, fit, confirm = self._reported, self._fit, self._confirm
+        broken = due & (k >= 0) & ((off > d.off_max[k]) | (~d.continuous[k] & (
+            (ended & (fit != k) & (self._rival != k)) | (self._dirty >= _DIRTY_BREAK))))
+        if np.count_nonzero(broken):
+            self._end_tones(broken, events)
+        clean = self._dirty <= 0
+        self._recognise(due & (fit >= 0) & (off >= confirm) & (off <= d.off_max[fit]) & clean
+                        & (self._reported != fit), fit, events)
+        k = self._reported
+        nxt = np.where((fit >= 0) & (k != fit) & clean & (off < confirm), confirm, _NEVER)
+        nxt = np.minimum(nxt, np.where(k >= 0, d.off_max[k] + 1, _NEVER))
+        self._dues[_OFF][due] = nxt[due]
+        self._dirty_due[due] = np.where((k >= 0) & ~d.continuous[k], _DIRTY_BREAK, _NEVER)[due]
+
+    def _recognise(self, found, kind, events) -> None:
+        if not np.count_nonzero(found):
+            return
+        channels = np.flatnonzero(found)
+        events.extend(ProgressEvent(int(c), self.kinds[kind[c]], self.samples) for c in channels)
+        self._reported[channels] = kind[channels]
+        self._energy_state[channels] = _NONE
+        self._dues[_QUIET:_SOUND + 1, channels] = _NEVER
+        self._dirty_due[channels] = np.where(self.descriptor.continuous[kind[channels]], _NEVER, _DIRTY_BREAK)
+
+    def _end_tones(self, ended, events) -> None:
+        channels = np.flatnonzero(ended)
+        events.extend(ProgressEvent(int(c), TONE_END, self.samples) for c in channels)
+        self._reported[channels] = -1
+        self._dirty_due[channels] = _NEVER
+        self._dues[_QUIET, channels] = self.descriptor.silence_blocks
+        self._dues[_SOUND, channels] = self.descriptor.voice_blocks
+
+    def _energy_decisions(self, silent, voiced, events) -> None:
+        """Silence and voice, with hysteresis between the two thresholds; never while a tone is."""
+        d = self.descriptor
+        for mask, kind, state in ((silent, SILENCE, _SILENT), (voiced, VOICE, _VOICED)):
+            channels = np.flatnonzero(mask)
+            events.extend(ProgressEvent(int(c), kind, self.samples) for c in channels)
+            self._energy_state[channels] = state
+        self._dues[_QUIET, silent] = _NEVER
+        self._dues[_SOUND, silent] = d.voice_blocks
+        self._dues[_SOUND, voiced] = _NEVER
+        self._dues[_QUIET, voiced] = d.silence_blocks
