@@ -27,28 +27,49 @@ from hotline.dsp import callerid, tones  # noqa: E402
 from hotline.dsp.dtmf import DtmfReceiver  # noqa: E402
 from hotline.dsp.linemodel import through_line  # noqa: E402
 from hotline.dsp.progress import ProgressDetector  # noqa: E402
+from tests import corpus  # noqa: E402
 from tests.peers import spandsp  # noqa: E402
 
 SAMPLE_RATE_HZ = 8000
 FRAME_SAMPLES = 160  # 20 ms
 DISTINCT_SIGNALS = 16  # channels repeat a pool of this many different signals
 DTMF_CHANNEL_COUNTS = (1, 30, 240, 1000)
+DTMF_SCENARIOS = (  # title, an 8-digit entry every so many seconds, real speech between
+    ("callers speaking, a tracking number keyed every 30 s", 30.0, True),
+    ("callers keying a tracking number every 5 s, line noise between", 5.0, False),
+)
 RECEIVER_CHANNELS = 240
+CALLERID_EVERY_S = 10.0
 
 
-def pool_to_channels(pool: list[np.ndarray], channels: int) -> np.ndarray:
+def pool_to_channels(pool: list[np.ndarray], channels: int, rng: np.random.Generator) -> np.ndarray:
+    """``channels`` rows from the pool, each rotated by a random time: callers do not key in step."""
     n = min(len(x) for x in pool)
-    return np.stack([pool[c % len(pool)][:n] for c in range(channels)])
+    return np.stack([np.roll(pool[c % len(pool)][:n], rng.integers(n)) for c in range(channels)])
 
 
-def dtmf_signal(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Key presses (60 ms on, 90 ms off) between pauses, through a μ-law line with noise."""
-    parts = []
-    while sum(map(len, parts)) < seconds * SAMPLE_RATE_HZ:
+def dtmf_signal(seconds: float, rng: np.random.Generator, every_s: float, speech: np.ndarray | None) -> np.ndarray:
+    """A caller keying an 8-digit tracking number (60 ms on, 90 ms off) every ``every_s``, with
+    ``speech`` (real recorded voice, when given) in between, through a μ-law line with noise."""
+    n = int(seconds * SAMPLE_RATE_HZ)
+    x = np.zeros(n)
+    if speech is not None:
+        start = rng.integers(len(speech) - n)
+        x += speech[start:start + n]
+    period = int(every_s * SAMPLE_RATE_HZ)
+    for at in range(0, n, period):
         digits = "".join(rng.choice(list(tones.DTMF_DIGITS), size=8))
-        parts += [tones.dtmf(digits, on_ms=60, off_ms=90, level_dbm0=-12, rng=rng), tones.silence(800)]
-    x = np.concatenate(parts)[:int(seconds * SAMPLE_RATE_HZ)]
+        keys = tones.dtmf(digits, on_ms=60, off_ms=90, level_dbm0=-12, rng=rng)[:n - at]
+        x[at:at + len(keys)] = keys
     return through_line(x, noise_dbm0=-45, codec="ulaw", rng=rng)
+
+
+def real_speech() -> np.ndarray | None:
+    """The talk-off corpus's speech end to end (Debian asterisk-core-sounds-en-wav), if installed."""
+    try:
+        return np.concatenate([samples for _, samples in corpus.speech()]).astype(np.float64)
+    except FileNotFoundError:
+        return None
 
 
 def progress_signal(seconds: float, rng: np.random.Generator, index: int) -> np.ndarray:
@@ -58,10 +79,11 @@ def progress_signal(seconds: float, rng: np.random.Generator, index: int) -> np.
 
 
 def callerid_signal(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """An MDMF caller-ID burst every two seconds, silence between, as before the first ring."""
+    """An MDMF caller-ID burst every ``CALLERID_EVERY_S`` on every line (a line that rings for a new
+    call that often), line noise between, as before the first ring."""
     message = callerid.encode_mdmf(number="13800138000", name="ZHANG WEI", datetime="11261402")
     burst = callerid.modulate(message, level_dbm0=-20, rng=rng)
-    period = 2 * SAMPLE_RATE_HZ
+    period = int(CALLERID_EVERY_S * SAMPLE_RATE_HZ)
     x = np.zeros(int(seconds * SAMPLE_RATE_HZ))
     for start in range(0, len(x) - len(burst), period):
         x[start:start + len(burst)] = burst
@@ -69,11 +91,16 @@ def callerid_signal(seconds: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def ours(receiver, audio: np.ndarray) -> tuple[float, int]:
-    """CPU seconds for ``receiver`` to hear ``audio`` in 20 ms frames, and how many events it gave."""
+    """CPU seconds for ``receiver`` to hear ``audio`` in 20 ms frames, and how many events it gave.
+
+    Each frame is a contiguous ``(channels, 160)`` array, as the media loop hands it over."""
+    count = audio.shape[1] // FRAME_SAMPLES
+    frames = np.ascontiguousarray(audio[:, :count * FRAME_SAMPLES].reshape(audio.shape[0], count, FRAME_SAMPLES)
+                                  .transpose(1, 0, 2))
     events = 0
     start = time.process_time()
-    for offset in range(0, audio.shape[1] - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        events += len(receiver.process(audio[:, offset:offset + FRAME_SAMPLES]))
+    for frame in frames:
+        events += len(receiver.process(frame))
     return time.process_time() - start, events
 
 
@@ -103,25 +130,30 @@ def row(name: str, channels: int, audio: np.ndarray, cpu_s: float, events: int) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="audio per channel (default 10)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio per channel (default 30)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(1)
     have_peer = spandsp.available()
     if not have_peer:
         print("SpanDSP (libspandsp2) not found: printing our figures only")
 
-    print("DTMF receiver")
-    pool = [dtmf_signal(args.seconds, rng) for _ in range(DISTINCT_SIGNALS)]
-    for channels in DTMF_CHANNEL_COUNTS:
-        audio = pool_to_channels(pool, channels)
-        mine = row("hotline DtmfReceiver", channels, audio, *ours(DtmfReceiver(channels), audio))
-        if have_peer:
-            peer = row("SpanDSP dtmf_rx", channels, audio, *theirs(spandsp.DtmfRx, audio))
-            print(f"  ratio hotline / SpanDSP at {channels} channels: {mine / peer:.2f}x")
+    speech = real_speech()
+    if speech is None:
+        print("(real speech not installed: asterisk-core-sounds-en-wav; speaking callers get line noise)")
+    for title, every_s, with_speech in DTMF_SCENARIOS:
+        voice = speech if with_speech else None
+        print(f"DTMF receiver: {title}")
+        pool = [dtmf_signal(args.seconds, rng, every_s, voice) for _ in range(DISTINCT_SIGNALS)]
+        for channels in DTMF_CHANNEL_COUNTS:
+            audio = pool_to_channels(pool, channels, rng)
+            mine = row("hotline DtmfReceiver", channels, audio, *ours(DtmfReceiver(channels), audio))
+            if have_peer:
+                peer = row("SpanDSP dtmf_rx", channels, audio, *theirs(spandsp.DtmfRx, audio))
+                print(f"  ratio hotline / SpanDSP at {channels} channels: {mine / peer:.2f}x")
 
     print("Call-progress detector (China plan)")
     audio = pool_to_channels([progress_signal(args.seconds, rng, i) for i in range(DISTINCT_SIGNALS)],
-                             RECEIVER_CHANNELS)
+                             RECEIVER_CHANNELS, rng)
     mine = row("hotline ProgressDetector", RECEIVER_CHANNELS, audio,
                *ours(ProgressDetector(RECEIVER_CHANNELS, plan="china"), audio))
     if have_peer:
@@ -131,7 +163,7 @@ def main(argv=None) -> int:
 
     print("FSK caller-ID receiver (Bell 202)")
     audio = pool_to_channels([callerid_signal(args.seconds, rng) for _ in range(DISTINCT_SIGNALS)],
-                             RECEIVER_CHANNELS)
+                             RECEIVER_CHANNELS, rng)
     mine = row("hotline FskCallerIdReceiver", RECEIVER_CHANNELS, audio,
                *ours(callerid.FskCallerIdReceiver(RECEIVER_CHANNELS, standard="bell202"), audio))
     if have_peer:

@@ -18,7 +18,7 @@ from hotline.dsp import SAMPLE_RATE_HZ, tones
 from hotline.dsp.dtmf import DtmfEvent, DtmfReceiver
 from hotline.dsp.levels import level_dbm0, rms_for, to_pcm16
 from hotline.dsp.linemodel import through_line
-from hotline.dsp.tones import DTMF_COL_HZ, DTMF_DIGITS, DTMF_FREQS_HZ, DTMF_ROW_HZ
+from hotline.dsp.tones import DTMF_COL_HZ, DTMF_DIGITS, DTMF_ROW_HZ
 from tests import corpus
 
 FRAME = 160  # 20 ms, as the media loop feeds the receiver
@@ -58,7 +58,8 @@ def digits_of(x: np.ndarray, frame: int = FRAME) -> list[str]:
 
 def matched(sent: str, got: str) -> int:
     """Digits of ``sent`` found, in order, in ``got``."""
-    return sum(block.size for block in difflib.SequenceMatcher(None, sent, got, autojunk=False).get_matching_blocks())
+    blocks = difflib.SequenceMatcher(None, sent, got, autojunk=False).get_matching_blocks()
+    return sum(block.size for block in blocks)
 
 
 # -- decode check, recognition bandwidth ---------------------------------------------------------
