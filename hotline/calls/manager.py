@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from hotline.calls.call import TICKS_PER_S, Call, CallEnded
-from hotline.errors import HotlineError
+from hotline.daemon.logs import call_logger
 from hotline.drivers.base import (Alarm, AlarmCleared, Board, DialComplete, LineEvent, LineKind, OffHook,
                                   OnHook, PolarityReversal, RingBegin, RingEnd)
 from hotline.media.events import CallerIdHeard, DigitHeard, PlayFinished, RecordingFinished, ToneHeard
 from hotline.media.loop import MediaLoop
+from hotline.errors import HotlineError
 from hotline.media.prompts import FALLBACK, Clip, PromptError, PromptLibrary
 
 log = logging.getLogger("hotline.calls")
@@ -211,7 +212,7 @@ class CallManager:
         call_id = self.store.call_started(state.number, direction, started, caller_number=number,
                                           caller_name=name, called_number=called)
         call = Call(self, call_id, state.number, direction, number, name, called, started)
-        call.log = _CallLog(log, state.number, call_id)
+        call.log = call_logger(log, state.number, call_id)
         self.calls[call_id] = call
         state.call = call
         return call
@@ -425,13 +426,3 @@ class CallManager:
                  "state": "blocked" if s.blocked and s.state == "idle" else s.state,
                  "call_id": s.call.id if s.call and s.kind == LineKind.TRUNK else None}
                 for s in self.lines.values()]
-
-
-class _CallLog(logging.LoggerAdapter):
-    """Every message about a call carries its line and call id."""
-
-    def __init__(self, logger: logging.Logger, line: int, call_id: int):
-        super().__init__(logger, {"line": line, "call": call_id})
-
-    def process(self, msg, kwargs):
-        return f"line {self.extra['line']} call {self.extra['call']}: {msg}", kwargs

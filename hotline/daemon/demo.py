@@ -9,7 +9,6 @@ yourself, and keeps the box running until Ctrl-C (which stops it the way systemd
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -23,7 +23,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hotline.dsp.audiofile import read_audio
 from hotline.dsp.levels import level_dbm0
