@@ -26,10 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import AsyncIterator, TextIO
 
-from hotline.drivers.sim.farend import (DEFAULT_CALLER, SimCallError, SimCaller, SimClient, SimPhone,
-                                        SimUnavailable, TranscriptLine)
+from hotline.drivers.sim.farend import DEFAULT_CALLER, SimCallError, SimCaller, SimClient, SimPhone, TranscriptLine
 from hotline.drivers.sim.protocol import AudioEvent
-from hotline.drivers.sim.script import EXIT_FAILED, EXIT_NO_DAEMON, EXIT_NO_PERMISSION, EXIT_OK
+from hotline.drivers.sim.script import EXIT_FAILED, EXIT_OK, connect_or_exit_code
 
 APLAY = ("aplay", "-q", "-t", "raw", "-f", "S16_LE", "-r", "8000", "-c", "1", "-")
 DTMF_KEYS = set("0123456789*#ABCDabcd")
@@ -176,14 +175,9 @@ async def run_phone_async(socket_path: str | Path, line: int | None = None, stat
         print(entry.format(), file=out, flush=True)
 
     client: SimClient = SimPhone(on_line=show) if station is not None else SimCaller(on_line=show)
-    try:
-        await client.connect(socket_path)
-    except SimUnavailable as exc:
-        print(f"phone: {exc}", file=err)
-        return EXIT_NO_DAEMON
-    except PermissionError as exc:
-        print(f"phone: {socket_path}: {exc.strerror}", file=err)
-        return EXIT_NO_PERMISSION
+    refused = await connect_or_exit_code(client, socket_path, "phone", err)
+    if refused is not None:
+        return refused
     speaker = Speaker()
     tasks: list[asyncio.Task] = []
     try:

@@ -47,7 +47,8 @@ from typing import TextIO
 
 import numpy as np
 
-from hotline.drivers.sim.farend import (DEFAULT_CALLER, SimCallError, SimCaller, SimUnavailable, TranscriptLine)
+from hotline.drivers.sim.farend import (DEFAULT_CALLER, SimCallError, SimCaller, SimClient, SimUnavailable,
+                                        TranscriptLine)
 from hotline.dsp.audiofile import read_audio
 from hotline.errors import AudioFileError, HotlineError
 
@@ -161,6 +162,20 @@ def _printer(out: TextIO, json_lines: bool):
     return show
 
 
+async def connect_or_exit_code(client: SimClient, socket_path: str | Path, prog: str, err: TextIO) -> int | None:
+    """Connect ``client`` to the sim socket; None when connected, else the exit code, the reason
+    printed on ``err``."""
+    try:
+        await client.connect(socket_path)
+    except SimUnavailable as exc:
+        print(f"{prog}: {exc}", file=err)
+        return EXIT_NO_DAEMON
+    except PermissionError as exc:
+        print(f"{prog}: {socket_path}: {exc.strerror}: the socket is for the hotline group", file=err)
+        return EXIT_NO_PERMISSION
+    return None
+
+
 async def run_test_call_async(socket_path: str | Path, keys: str, caller: str | None = DEFAULT_CALLER,
                               line: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                               out: TextIO | None = None, *, name: str | None = None, json_lines: bool = False,
@@ -174,14 +189,9 @@ async def run_test_call_async(socket_path: str | Path, keys: str, caller: str | 
         print(exc, file=err)
         return EXIT_BAD_SCRIPT
     client = SimCaller(on_line=_printer(out, json_lines))
-    try:
-        await client.connect(socket_path)
-    except SimUnavailable as exc:
-        print(f"test-call: {exc}", file=err)
-        return EXIT_NO_DAEMON
-    except PermissionError as exc:
-        print(f"test-call: {socket_path}: {exc.strerror}: the socket is for the hotline group", file=err)
-        return EXIT_NO_PERMISSION
+    refused = await connect_or_exit_code(client, socket_path, "test-call", err)
+    if refused is not None:
+        return refused
     try:
         return await _run_call(client, steps, caller, name, line, timeout_s)
     except SimCallError as exc:
