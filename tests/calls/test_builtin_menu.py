@@ -93,13 +93,19 @@ def test_silence_and_wrong_keys_end_with_goodbye(harness):
     assert record["path"][-1] == "goodbye" and "invalid" in record["path"] and "no-input" in record["path"]
 
 
+async def at_the_tone(harness):
+    """A caller who chose 2 (leave a message) and just heard the tone."""
+    h = harness(RETRIES_AND_TIMEOUTS)
+    caller = h.caller()
+    await h.until_prompt(caller, "main-menu")
+    caller.press("2")
+    await h.until_prompt(caller, "tone:beep", "end")
+    return h, caller
+
+
 def test_leave_a_message(harness):
     async def scenario():
-        h = harness(RETRIES_AND_TIMEOUTS)
-        caller = h.caller()
-        await h.until_prompt(caller, "main-menu")
-        caller.press("2")
-        await h.until_prompt(caller, "tone:beep", "end")
+        h, caller = await at_the_tone(harness)
         caller.say(3.0)
         await h.until_prompt(caller, "thank-you", timeout_s=20)
         await h.until(lambda: caller.hangup_by is not None, 20)
@@ -118,11 +124,7 @@ def test_leave_a_message(harness):
 
 def test_pound_ends_the_message(harness):
     async def scenario():
-        h = harness(RETRIES_AND_TIMEOUTS)
-        caller = h.caller()
-        await h.until_prompt(caller, "main-menu")
-        caller.press("2")
-        await h.until_prompt(caller, "tone:beep", "end")
+        h, caller = await at_the_tone(harness)
         caller.say(1.0)
         caller.press("#")
         await h.until_prompt(caller, "thank-you", timeout_s=5)
@@ -251,11 +253,7 @@ def test_blocked_line_is_not_answered(harness):
 
 def test_message_cut_by_hang_up_is_kept_with_its_length(harness):
     async def scenario():
-        h = harness(RETRIES_AND_TIMEOUTS)
-        caller = h.caller()
-        await h.until_prompt(caller, "main-menu")
-        caller.press("2")
-        await h.until_prompt(caller, "tone:beep", "end")
+        h, caller = await at_the_tone(harness)
         caller.say(2.0)
         await h.run(2.0)
         caller.handle.hangup()
