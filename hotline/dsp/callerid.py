@@ -21,13 +21,15 @@ How it works
     4 kHz (one *tick* per two samples). Array operations find where a run of
     ``MIN_MARK_BITS`` mark bits completes. The channel seizure before it (required by default:
     every on-hook transmission has one) gives the bit clock to about 0.2 % and the level
-    halfway between mark and space, off zero when the tones are off frequency. Then, for all
-    lines together and byte by byte, the next crossing below that level is a start bit: from
+    halfway between mark and space, off zero when the tones are off frequency. Then the next
+    crossing below that level is a start bit: from
     its position, to a fraction of a tick, and the seizure's clock come the ten bit centres,
     read by interpolation at three phases (+-1 sample); the phase that reads a space start bit,
     a mark stop bit and the strongest data bits wins, so each character re-times itself as a
-    UART does. Python runs per arming, per message, and per byte time for all lines at once:
-    never per sample, never per line. Each standard's receiver also reads the other's signal;
+    UART does. Every crossing that could start a character is read so, for all lines, in one
+    array pass per block; following each line from one character to the next (which of those
+    crossings are starts) is then a few scalar steps per character. Python runs per arming,
+    per message and per character: never per sample. Each standard's receiver also reads the other's signal;
     the result tells them apart by the tone shift it measured.
 
     A message is a type byte, a length byte, that many bytes, and a checksum that makes the sum
@@ -370,6 +372,15 @@ class FskCallerIdResult:
     shift_hz: int = 0
 
 
+class _Scan:
+    """What the character reader needs of one chunk: the busy rows' soft values, levels and clocks."""
+
+    __slots__ = ("work", "flat", "level", "centres")
+
+    def __init__(self, work: np.ndarray, level: np.ndarray, centres: np.ndarray):
+        self.work, self.flat, self.level, self.centres = work, work.ravel(), level, centres
+
+
 class FskCallerIdReceiver:
     """FSK caller-ID receiver for ``channels`` lines; see the module docstring.
 
@@ -623,10 +634,10 @@ class FskCallerIdReceiver:
         state = self._state[rows]
         arm_at = self._arming(rows, state, work)
         busy = (state != HUNT) | (arm_at >= 0)
-        if not busy.any():
+        sub = np.flatnonzero(busy)
+        if sub.size == 0:
             return []
         # Only the busy rows go on: those in a message, armed, or arming in this chunk.
-        sub = np.flatnonzero(busy)
         channels = rows[sub]
         work = work[sub] if sub.size < rows.size else work
         state = state[sub]
@@ -638,106 +649,133 @@ class FskCallerIdReceiver:
             armed = arming[self._arm(channels[arming], arm_at[arming], base)]
             state[armed] = ARMED
             cur[armed] = wait[armed] = arm_at[armed]
-        # A space: below the level by the threshold; exactly 0 is no carrier at all.
-        threshold = self._level[channels] - START_THRESHOLD
-        spaces = np.where((work < threshold[:, None]) & (work != 0), np.arange(length, dtype=np.int32),
-                          np.int32(length))
-        next_space = np.empty((len(sub), length + 1), np.int32)
-        next_space[:, :length] = np.minimum.accumulate(spaces[:, ::-1], axis=1)[:, ::-1]
-        next_space[:, length] = length
-        done = state == HUNT  # a run long enough to arm again cannot start inside this chunk
+        live = np.flatnonzero(state != HUNT)  # a run long enough to arm again cannot start inside this chunk
         results = []
-        while True:
-            live = np.flatnonzero(~done)
-            if live.size == 0:
-                break
-            edge = next_space[live, np.minimum(cur[live], length)].astype(np.int64)
-            in_message = state[live] == MESSAGE
-            limit = np.where(in_message, self._max_gap, self._armed_timeout)
-            late = (edge - wait[live] > limit) & ((edge < length) | (length - wait[live] > limit))
-            ready = ~late & (edge + self._need <= length)
-            idle = ~late & ~ready
-            cur[live[idle]] = edge[idle]
-            done[live[idle]] = True
-            for i in live[late & in_message].tolist():
-                self._report(results, self._finish(channels[i], base + wait[i] + self._max_gap))
-            state[live[late]] = HUNT
-            done[live[late]] = True
-            if ready.any():
-                self._read_bytes(live[ready], edge[ready], work, channels, state, cur, wait, done, base, results)
+        if live.size:
+            self._read_chunk(work, channels, state, cur, wait, live, base, results)
         self._state[channels] = state
         self._cursor[channels] = base + cur
         self._waiting[channels] = base + wait
         return results
 
-    def _read_bytes(self, idx, edge, work, channels, state, cur, wait, done, base, results) -> None:
-        """Read one character at each start ``edge`` (first tick below the threshold) of rows ``idx``."""
-        chs = channels[idx]
-        flat = work.ravel()
-        at = idx * work.shape[1] + edge
-        level = self._level[chs]
+    def _read_chunk(self, work, channels, state, cur, wait, live, base, results) -> None:
+        """Read the characters of rows ``live`` (armed or in a message) in ``work``.
+
+        A character starts at the first space at or after the cursor; after a character the
+        cursor is its stop bit, so a start is (nearly always) a crossing into a space. All the
+        crossings after each cursor that leave a whole character in the chunk are read at once
+        (one array pass); following them from character to character, which decides which of
+        them are starts, is a few scalar steps per character. A start that is no crossing is
+        read when met.
+        """
+        length = work.shape[1]
+        last_ready = length - self._need  # a character starting here or earlier is all in the chunk
+        # A space: below the level by the threshold; exactly 0 is no carrier at all.
+        level = self._level[channels]
+        threshold = level - START_THRESHOLD
+        space = (work < threshold[:, None]) & (work != 0)
+        spaces = np.where(space, np.arange(length, dtype=np.int32), np.int32(length))
+        next_space = np.empty((len(channels), length + 1), np.int32)
+        np.minimum.accumulate(spaces[:, ::-1], axis=1, out=next_space[:, length - 1::-1])
+        next_space[:, length] = length
+        # Candidate starts: crossings into a space from the cursor on, and the cursor when on a space.
+        first = cur[live]
+        head = space[live, :last_ready + 1]
+        candidate = np.zeros_like(head)
+        np.greater(head[:, 1:], space[live, :last_ready], out=candidate[:, 1:])
+        on = np.flatnonzero(first <= last_ready)
+        candidate[on, first[on]] = head[on, first[on]]
+        candidate &= np.arange(last_ready + 1) >= first[:, None]
+        row, edge = np.nonzero(candidate)
+        row = live[row]
+        scan = _Scan(work, level, self._centre_grid * self._period[channels][:, None])
+        found = {}
+        if row.size:
+            chars = zip(*self._decode(scan, row, edge.astype(np.int32)))
+            found = dict(zip((row * (length + 1) + edge).tolist(), chars))
+        gap, timeout, known, buffer = self._max_gap, self._armed_timeout, self._known_type, self._buffer
+        for i, ch, c, w, st, ns in zip(live.tolist(), channels[live].tolist(), cur[live].tolist(),
+                                       wait[live].tolist(), state[live].tolist(), next_space[live].tolist()):
+            while True:
+                edge = ns[min(c, length)]
+                limit = gap if st == MESSAGE else timeout
+                if edge - w > limit and (edge < length or length - w > limit):
+                    if st == MESSAGE:
+                        self._report(results, self._finish(ch, base + w + gap))
+                    st = HUNT
+                    break
+                if edge > last_ready:
+                    c = edge
+                    break
+                char = found.get(i * (length + 1) + edge)
+                if char is None:
+                    char = next(zip(*self._decode(scan, np.array([i]), np.array([edge], np.int32))))
+                octet, framed, stop, glitch, lead, swing = char
+                if glitch:  # no clock sees a start bit: a dip in a mark (noise); look again after it
+                    c = edge + 1 + int(np.argmax(work[i, edge + 1:] >= threshold[i]))
+                    continue
+                if st == ARMED:
+                    if not (framed and known[octet]):
+                        st = HUNT
+                        break
+                    st = MESSAGE
+                    self._count[ch] = 0
+                    self._framing[ch] = False
+                    self._swing[ch] = 0.0
+                    self._start[ch] = int(np.rint((base + edge + lead) * self._decimation - self._delay))
+                count = int(self._count[ch])
+                buffer[ch, min(count, MAX_BODY_BYTES + 2)] = octet
+                self._swing[ch] += swing
+                count += 1
+                self._count[ch] = count
+                if not framed:
+                    self._framing[ch] = True
+                c = w = stop
+                if count >= 2 and count == (int(buffer[ch, 1]) + 3) & 0xFF:
+                    self._report(results, self._finish(ch, base + stop + self._bit / 2))
+                    st = HUNT
+                    break
+            state[i], cur[i], wait[i] = st, c, w
+
+    def _decode(self, scan: "_Scan", idx: np.ndarray, edge: np.ndarray) -> tuple:
+        """Read a character at each start ``edge`` (a tick below the threshold) of rows ``idx``.
+
+        Lists per character: its byte, whether its stop bit is a mark, the column of the stop
+        bit, whether no clock saw a start bit there, where the start crossing lies (ticks before
+        ``edge``) and the sum of the bit centres' distances from the level.
+        """
+        flat = scan.flat
+        at = idx * scan.work.shape[1] + edge
+        level = scan.level[idx]
         # Where the soft value crossed the threshold, to a fraction of a tick before `edge`.
         before = flat[at - 1] - level
-        lead = np.clip((before + START_THRESHOLD) / np.maximum(before - flat[at] + level, 1e-6), 0.0, 1.0) - 1.0
+        lead = np.maximum(before - flat[at] + level, 1e-6)
+        np.divide(before + START_THRESHOLD, lead, out=lead)
+        np.maximum(lead, 0.0, out=lead)
+        np.minimum(lead, 1.0, out=lead)
+        lead -= 1.0
         # Bit centres of every candidate clock, candidate-major: (rows, candidates * bits).
-        times = (lead.astype(np.float32)[:, None] + self._phase_grid) + self._centre_grid * self._period[chs][:, None]
+        times = (lead[:, None] + self._phase_grid) + scan.centres[idx]
         whole = times.astype(np.int32)
         times -= whole
         index = whole + at[:, None]
         values = flat[index]
-        values += times * (flat[index + 1] - values)
+        index += 1
+        values += times * (flat[index] - values)
         values -= level[:, None]
         # Clock metric: the start bit should read space, the stop bit mark, data bits strongly either.
         metric = np.abs(values) @ self._data_weights + values @ self._frame_weights  # (rows, candidates)
         metric[values[:, ::BITS_PER_CHAR] >= 0] = -np.inf
-        best = np.zeros(len(idx), np.int64)
-        top = metric[:, 0]
-        for candidate in range(1, metric.shape[1]):
-            better = metric[:, candidate] > top
-            best[better] = candidate
-            top = np.maximum(top, metric[:, candidate])
+        best = metric.argmax(axis=1)  # the first of equals, as a strict comparison in order picks
         rows = np.arange(len(idx))
-        pick = (best * BITS_PER_CHAR)[:, None] + np.arange(BITS_PER_CHAR)
-        picked = values[rows[:, None], pick]
+        glitch = metric[rows, best] == -np.inf
+        picked = values.reshape(len(idx), len(CLOCK_PHASES), BITS_PER_CHAR)[rows, best]
         bits = picked > 0
-        octet = bits[:, 1:9] @ self._weights
-        stop = edge + whole[rows, pick[:, -1]]
-        # No clock sees a start bit: a dip in a mark (noise); look again after the dip.
-        glitch = np.isneginf(top)
-        if glitch.any():
-            for i, e in zip(idx[glitch].tolist(), edge[glitch].tolist()):
-                threshold = self._level[channels[i]] - START_THRESHOLD
-                cur[i] = e + 1 + int(np.argmax(work[i, e + 1:] >= threshold))
-        framed = bits[:, 9]
-        armed = state[idx] == ARMED
-        refused = armed & ~glitch & ~(framed & self._known_type[octet])
-        if refused.any():
-            state[idx[refused]] = HUNT
-            done[idx[refused]] = True
-        first = armed & ~glitch & ~refused
-        if first.any():
-            started = chs[first]
-            state[idx[first]] = MESSAGE
-            self._count[started] = 0
-            self._framing[started] = False
-            self._swing[started] = 0.0
-            self._start[started] = np.rint((base + edge[first] + lead[first]) * self._decimation
-                                           - self._delay).astype(np.int64)
-        take = ~(refused | glitch)
-        row, ch = idx[take], chs[take]
-        count = self._count[ch]
-        self._buffer[ch, np.minimum(count, MAX_BODY_BYTES + 2)] = octet[take]
-        self._swing[ch] += np.abs(picked[take]).sum(axis=1)
-        count += 1
-        self._count[ch] = count
-        self._framing[ch] |= ~framed[take]
-        cur[row] = wait[row] = stop[take]
-        complete = (count >= 2) & (count == self._buffer[ch, 1] + 3)
-        if complete.any():
-            for r, c, end in zip(row[complete].tolist(), ch[complete].tolist(), stop[take][complete].tolist()):
-                self._report(results, self._finish(c, base + end + self._bit / 2))
-                state[r] = HUNT
-                done[r] = True
+        octet = np.packbits(bits[:, 1:9], axis=1, bitorder="little")[:, 0]
+        stop = edge + whole.reshape(len(idx), len(CLOCK_PHASES), BITS_PER_CHAR)[rows, best, BITS_PER_CHAR - 1]
+        swing = np.abs(picked).sum(axis=1)
+        return (octet.tolist(), bits[:, 9].tolist(), stop.tolist(), glitch.tolist(), lead.tolist(),
+                swing.tolist())
 
     @staticmethod
     def _report(results: list, result: FskCallerIdResult | None) -> None:

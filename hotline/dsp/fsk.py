@@ -160,6 +160,8 @@ class FskFrontEnd:
         self._detected = np.zeros((channels, self.smooth - 1), np.float32)
         self._scratch_key = None
         self._scratch = {}
+        self._table = None
+        self._views = {}  # the scratch buffers cut to each row count seen
 
     def clear(self, rows) -> None:
         """Forget the history of channels ``rows`` (as after silence)."""
@@ -168,8 +170,13 @@ class FskFrontEnd:
 
     def _oscillator(self, start: int, n: int) -> np.ndarray:
         """cos and -sin of the centre frequency for samples ``start...``, shape ``(2, n)``."""
-        phase = 2.0 * np.pi * self.centre_hz * ((start + np.arange(n)) % self.sample_rate) / self.sample_rate
-        return np.stack([np.cos(phase), -np.sin(phase)]).astype(np.float32)
+        if self._table is None:  # one second of it, worked out once
+            phase = 2.0 * np.pi * self.centre_hz * np.arange(self.sample_rate) / self.sample_rate
+            self._table = np.stack([np.cos(phase), -np.sin(phase)]).astype(np.float32)
+        a = start % self.sample_rate
+        if a + n <= self.sample_rate:
+            return self._table[:, a:a + n]
+        return self._table[:, (a + np.arange(n)) % self.sample_rate]
 
     def process(self, x: np.ndarray, rows: np.ndarray, start: int, out: np.ndarray | None = None) -> np.ndarray:
         """Soft values (float32, ``(rows, n // decimation)``) of float32 samples ``x`` of channels ``rows``.
@@ -191,7 +198,14 @@ class FskFrontEnd:
         return soft
 
     def _buffers(self, m: int, n: int) -> dict:
+        views = self._views.get(m) if self._scratch_key is not None and self._scratch_key[0] == n else None
+        if views is None:
+            views = self._views[m] = self._make_buffers(m, n)
+        return views
+
+    def _make_buffers(self, m: int, n: int) -> dict:
         if self._scratch_key is None or self._scratch_key[0] != n or self._scratch_key[1] < m:
+            self._views = {}
             h, s, ticks = self._history, self.smooth, n // self.decimation
             self._scratch = {  # in-phase and quadrature parts are the two planes of axis 0
                 "mixed": np.empty((2, m, h + n), np.float32),

@@ -56,7 +56,8 @@ How does it work?
     the burst to count as silence. Each channel keeps counters (off time, quiet, sound, burst
     length, loud off-time blocks) and the counts at which its next decision falls due, so a
     step is a handful of array operations, and only the channels with a decision due go
-    through the rest. A cadenced tone
+    through the rest: one at a time when they are few (as out-of-step lines make them in nearly
+    every block), as array operations over all channels when many fall due together. A cadenced tone
     is recognised once a burst whose length fits its on time is followed by
     :data:`CONFIRM_OFF_MS` of clean off time (when a burst fits two tones, China congestion
     and ringback at their extremes, the off time settles it); a continuous tone once it
@@ -106,8 +107,9 @@ VOICE = "voice"
 _NONE, _SILENT, _VOICED = 0, 1, 2  # energy states
 _OFF, _QUIET, _SOUND, _ON, _DIRTY = 0, 1, 2, 3, 4  # a channel's counters (ProgressDetector.__init__)
 _NEVER = 1 << 40  # a block count no run reaches
-_NO_REACH = -1e30  # any turn passes: the last block cannot tell (finite: 0 * it is 0, not nan)
+_ZERO = np.float32(0.0)
 _DIRTY_BREAK = 2  # loud off-time blocks (the next burst's edge is one) that break a cadence
+_FEW = 16  # decisions on at most this many channels in a block are taken one channel at a time
 
 
 @dataclass(frozen=True)
@@ -345,21 +347,25 @@ def make_descriptor(plan: str = "china", sample_rate: int = SAMPLE_RATE_HZ,
 
 class _Phases:
     """Each channel's last block, per frequency: the conjugate of the phasor a steady tone would
-    show next; the least ``Re(turn)`` that a steady tone's turn from it reaches (a huge negative
-    when that frequency was not strong enough to tell); the least magnitude it may have next.
-    Arrays are (frequencies, channels)."""
+    show next; the least ``Re(turn)`` that a steady tone's turn from it reaches, per unit of the
+    next magnitude; whether that frequency was too weak to tell (any turn then passes, and the
+    level's hysteresis does not apply). Arrays are (frequencies, channels)."""
 
     def __init__(self, d: "ProgressDescriptor", channels: int):
         components = len(d.ahead)
         self.ahead = np.zeros((components, channels), dtype=np.complex64)
-        self.reach = np.full((components, channels), _NO_REACH, dtype=np.float32)
-        self.floor = np.full((components, channels), d.min_magnitude, dtype=np.float32)
-        self._min_magnitude = d.min_magnitude
+        self.reach = np.zeros((components, channels), dtype=np.float32)
+        self.weak = np.ones((components, channels), dtype=bool)
+        # the least magnitude a frequency may have in a block, indexed by ``weak`` before it
+        self.floors = np.array([d.min_magnitude_held, d.min_magnitude], dtype=np.float32)
 
     def reset(self, channel: int) -> None:
         self.ahead[:, channel] = 0
-        self.reach[:, channel] = _NO_REACH
-        self.floor[:, channel] = self._min_magnitude
+        self.reach[:, channel] = 0
+        self.weak[:, channel] = True
+
+    def floor(self, weak: np.ndarray) -> np.ndarray:
+        return self.floors.take(weak.view(np.uint8))
 
 
 def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
@@ -368,7 +374,8 @@ def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
     ``x`` is ``(blocks, channels, block)`` float32. ``code`` (float32) is 1 + the frequency set
     a block holds, 0 for none; ``energy`` the block's energy without DC. ``phases`` carries each
     channel's last block from one call to the next. Per-frequency arrays are (frequencies,
-    blocks of channels): every operation runs along the channels.
+    blocks of channels): every operation runs along the channels. (Masked selections, such as
+    ``np.where``, cost several times an arithmetic pass here: the code avoids them.)
     """
     count, channels, n = x.shape
     rows = x.reshape(count * channels, n)
@@ -376,23 +383,25 @@ def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
     m = len(d.ahead)
     phasor = np.ascontiguousarray(out[:, :2 * m].view(np.complex64).T)
     total = out[:, 2 * m]
-    energy = _vecdot(rows, rows) - total * total
-    np.maximum(energy, 0.0, out=energy)  # rounding, on a block of DC alone
+    energy = _vecdot(rows, rows)
+    np.subtract(energy, total * total, out=energy)
+    np.maximum(energy, _ZERO, out=energy)  # rounding, on a block of DC alone
     magnitude = np.abs(phasor)  # squared: about the energy of that frequency in the block
     share = _share_floor(d, energy)
     if count == 1:
-        floor = phases.floor
+        weak_before = phases.weak
+        strong = magnitude >= np.maximum(share, phases.floor(weak_before))
     else:  # the level's hysteresis runs from block to block: one at a time
-        floor = np.empty_like(magnitude).reshape(m, count, channels)
-        floor[:, 0] = phases.floor
-        blocks, shares = magnitude.reshape(floor.shape), share.reshape(count, channels)
+        weak_before = np.empty(magnitude.shape, dtype=bool).reshape(m, count, channels)
+        weak_before[:, 0] = phases.weak
+        blocks, shares = magnitude.reshape(weak_before.shape), share.reshape(count, channels)
         for b in range(1, count):
-            held = blocks[:, b - 1] >= np.maximum(shares[b - 1], floor[:, b - 1])
-            floor[:, b] = np.where(held, d.min_magnitude_held, d.min_magnitude)
-        floor = floor.reshape(magnitude.shape)
-    strong = magnitude >= np.maximum(share, floor)
+            floor = phases.floor(weak_before[:, b - 1])
+            weak_before[:, b] = blocks[:, b - 1] < np.maximum(shares[b - 1], floor)
+        weak_before = weak_before.reshape(magnitude.shape)
+        strong = magnitude >= np.maximum(share, phases.floor(weak_before))
     ahead = np.conj(phasor * d.ahead)  # conjugate of what a steady tone shows one block later
-    reach = np.where(strong, magnitude * d.cos_tolerance, _NO_REACH)
+    reach = magnitude * d.cos_tolerance
     if count == 1:
         before, reach_before = phases.ahead, phases.reach
     else:
@@ -402,9 +411,10 @@ def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
         before, reach_before = before.reshape(phasor.shape), reach_before.reshape(phasor.shape)
     last = slice((count - 1) * channels, None)
     phases.ahead, phases.reach = ahead[:, last], reach[:, last]
-    phases.floor = np.where(strong[:, last], d.min_magnitude_held, d.min_magnitude)
+    phases.weak = ~strong[:, last]
     # The turn's angle is the phase error against the nominal frequency; |turn| = |phasor| |ahead|.
     steady = (phasor * before).real >= magnitude * reach_before
+    steady |= weak_before
     if d.singletons:
         holds = steady & strong
     else:
@@ -415,7 +425,7 @@ def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
         holds = (steady[d.first] & steady[d.second] & strong[d.first] & strong[d.second]
                  & (stronger <= d.max_twist * weaker) & (set_energy >= d.min_share * energy))
         holds &= np.add.reduce(holds, axis=0) == 1  # overlapping sets (440 Hz in two) both fit: none
-    code = d.set_ids @ holds  # a set's share is over one half: at most one set holds
+    code = np.dot(d.set_ids, holds)  # a set's share is over one half: at most one set holds
     return code.reshape(count, channels), energy.reshape(count, channels)
 
 
@@ -457,6 +467,8 @@ class ProgressDetector:
         self.descriptor = d = make_descriptor(plan, sample_rate, silence_threshold_dbm0,
                                               voice_threshold_dbm0, silence_ms, voice_ms, min_level_dbm0)
         self.kinds = d.kinds
+        self._tables(d)
+        self._few_tables(d)
         self.samples = 0  # per channel, in whole blocks; event times count from here
         self._now = 0  # blocks processed
         self._pending = np.zeros((c, 0), dtype=np.int16)
@@ -468,9 +480,11 @@ class ProgressDetector:
         self._open = np.zeros(c, dtype=bool)  # the burst has not been judged ended yet
         self._peak = np.zeros(c, dtype=np.float32)  # energy of the burst's first block
         self._loud = np.full(c, np.inf, dtype=np.float32)  # off-time blocks above this are loud
-        self._fit = np.full(c, -1)  # cadenced kind whose on time the last burst fits
-        self._rival = np.full(c, -1)  # ... or this one, if the next burst comes soon enough
-        self._confirm = np.full(c, _NEVER)  # off time that confirms the fit
+        # The last burst: the cadenced kind whose on time it fits, the kind it is instead if the
+        # next burst comes soon enough, the off time that confirms the fit, the fit's longest
+        # off time (one row of ``_cadence``); the four attributes are column views.
+        self._fits = np.tile(self._cadence[-1], (c, 1))
+        self._fit, self._rival, self._confirm, self._fit_off_max = self._fits.T
         self._sit_stage = np.zeros(c, dtype=np.int64)  # SIT segments heard in order
         self._reported = np.full(c, -1)  # kind reported and still going, or -1
         self._energy_state = np.full(c, _NONE)
@@ -481,7 +495,11 @@ class ProgressDetector:
         self._dues = np.full((5, c), _NEVER)
         self._dues[_QUIET], self._dues[_SOUND] = d.silence_blocks, d.voice_blocks
         self._dirty, self._dirty_due = self._runs[_DIRTY], self._dues[_DIRTY]  # views
-        self._masks = np.zeros((3, c), dtype=bool)  # this block: holding, not quiet, not sound
+        self._tonal = np.zeros(c, dtype=bool)  # this block: holding
+        self._keep = np.zeros((3, c), dtype=bool)  # this block: runs that go on (see _step)
+        self._reached = np.zeros((5, c), dtype=bool)  # this block: runs at their due counts
+        self._scratch = np.zeros((2, c), dtype=bool)
+        self._start_runs = np.array([[1], [0]], dtype=np.int64)  # burst length, loud blocks at a start
 
     # -- public -------------------------------------------------------------------------------
 
@@ -515,10 +533,10 @@ class ProgressDetector:
         self._pending[channel] = 0
         self._phases.reset(channel)
         for array, value in ((self._tone_set, -1), (self._expect, 0.0), (self._open, False),
-                             (self._peak, 0.0), (self._loud, np.inf), (self._fit, -1),
-                             (self._rival, -1), (self._confirm, _NEVER), (self._sit_stage, 0),
+                             (self._peak, 0.0), (self._loud, np.inf), (self._sit_stage, 0),
                              (self._reported, -1), (self._energy_state, _NONE)):
             array[channel] = value
+        self._fits[channel] = self._cadence[-1]
         self._runs[:, channel] = 0
         self._dues[:, channel] = (_NEVER, d.silence_blocks, d.voice_blocks, _NEVER, _NEVER)
 
@@ -550,91 +568,261 @@ class ProgressDetector:
         if not 0 <= channel < self.channels:
             raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel}")
 
+    # -- tables: every per-channel lookup of a block is one ``take`` ----------------------------
+
+    def _tables(self, d: ProgressDescriptor) -> None:
+        """Descriptor tables laid out for ``take``: one call gathers all a decision needs."""
+        size = len(d.kinds) + 1
+        kind = np.arange(size)
+        kind[-1] = -1  # the extra entry stands for "none"
+        cadenced = (kind >= 0) & ~d.continuous
+        # Per kind (rows; the last is none): its set, shortest and longest off time, the burst
+        # length that breaks it, the off time it is next judged at, when loud blocks break it.
+        self._kind_table = np.column_stack([
+            d.kind_set, d.off_min, d.off_max,
+            np.where(cadenced, d.on_max + 1, _NEVER),
+            np.where(kind >= 0, d.off_max + 1, _NEVER),
+            np.where(cadenced, _DIRTY_BREAK, _NEVER),
+            cadenced,
+        ]).astype(np.int64)
+        # Per set and burst length (row set * (longest + 1) + length; set -1 wraps to the
+        # last): fit, rival, confirm and the fit's longest off time.
+        self._cadence = np.stack([d.cadence_of, d.rival_of, d.confirm_of, d.off_max[d.cadence_of]],
+                                 axis=-1).reshape(-1, 4).astype(np.int64)
+        self._cadence_width = d.longest + 1
+        # When an open burst is next judged by its length, per set, reported kind and SIT stage
+        # (row ((set * kinds + kind + 1) * 4 + stage), set -1 wrapping to the last).
+        sets = len(d.freq_sets) + 1
+        s = np.arange(sets)[:, None, None]
+        s = np.where(s < sets - 1, s, -1)
+        k = np.arange(-1, size - 1)[None, :, None]  # column k + 1
+        stage = np.arange(4)[None, None, :]
+        steady = d.continuous_of[s]
+        due = np.where((steady >= 0) & (k != steady), d.continuous_min[steady], _NEVER)
+        due = np.minimum(due, np.where((k >= 0) & ~d.continuous[k], d.on_max[k] + 1, _NEVER))
+        due = np.minimum(due, np.where((stage == 3) & (s == d.sit_sets[2]), d.sit_confirm, _NEVER))
+        self._on_due_table = np.broadcast_to(due, (sets, size, 4)).reshape(-1).astype(np.int64)
+        self._is_sit = np.zeros(sets, dtype=bool)  # per set (-1 last): a SIT frequency
+        self._is_sit[list(d.sit_sets)] = True
+        self._steady_table = np.column_stack([d.continuous_of,
+                                              d.continuous_min[d.continuous_of]]).astype(np.int64)
+
+    # -- the same decisions, one channel at a time: cheaper when only a few channels have one --
+
+    def _few_tables(self, d: ProgressDescriptor) -> None:
+        """The tables of :meth:`_tables` as Python lists, for one channel at a time."""
+        self._kind_rows = [tuple(row) for row in self._kind_table.tolist()]
+        self._cadence_rows = [tuple(row) for row in self._cadence.tolist()]
+        self._on_due_list = self._on_due_table.tolist()
+        self._off_depth = np.float32(d.off_depth)
+
+    def _burst_starts_few(self, channels, code, energy, events) -> None:
+        """:meth:`_burst_starts` for the listed channels (ascending), one at a time."""
+        d = self.descriptor
+        runs_off, runs_on, dirty = self._runs[_OFF], self._runs[_ON], self._dirty
+        reported, rival, stage_of, tone_set = self._reported, self._rival, self._sit_stage, self._tone_set
+        kinds, size, on_due = self._kind_rows, len(self._kind_rows), self._on_due_list
+        lo, hi = d.sit_segment
+        s1, s2, s3 = d.sit_sets
+        ended, found = [], []
+        for c in channels:
+            label = int(code.item(c)) - 1
+            off_before = runs_off.item(c) - 1
+            k = reported.item(c)
+            if k >= 0:
+                row = kinds[k]
+                if label != row[0] or off_before < row[1]:
+                    self._end_tone_at(c, ended)
+                    k = -1
+            r = rival.item(c)
+            if r >= 0:
+                row = kinds[r]
+                if (label == row[0] and row[1] <= off_before <= row[2] and dirty.item(c) <= _DIRTY_BREAK
+                        and k != r):
+                    self._recognise_at(c, r, found)
+                    k = r
+            stage = stage_of.item(c)
+            if stage or label in (s1, s2, s3):
+                on_before = runs_on.item(c) - off_before - 1
+                follows = lo <= on_before <= hi and off_before <= d.bridge + 1
+                before = tone_set.item(c)
+                if label == s1:
+                    stage = 1
+                elif label == s2 and stage == 1 and before == s1 and follows:
+                    stage = 2
+                elif label == s3 and stage == 2 and before == s2 and follows:
+                    stage = 3
+                else:
+                    stage = 0
+                stage_of[c] = stage
+            tone_set[c] = label
+            self._expect[c] = code[c]
+            runs_on[c] = 1
+            dirty[c] = 0
+            self._open[c] = True
+            self._peak[c] = energy[c]
+            self._loud[c] = np.inf
+            self._dues[_OFF, c] = d.bridge + 1
+            self._dues[_ON, c] = on_due[((label * size + k + 1) << 2) + stage]
+        self._emit(ended, found, events)
+
+    def _off_decisions_few(self, channels, events) -> None:
+        """:meth:`_off_decisions` for the listed channels (ascending), one at a time."""
+        d = self.descriptor
+        runs_off, runs_on, dirty = self._runs[_OFF], self._runs[_ON], self._dirty
+        reported, fits, is_open, kinds = self._reported, self._fits, self._open, self._kind_rows
+        ended, found = [], []
+        for c in channels:
+            off = runs_off.item(c)
+            if is_open.item(c):
+                on = min(runs_on.item(c) - off, d.longest)
+                fit, rival, confirm, fit_off_max = row = self._cadence_rows[
+                    self._tone_set.item(c) * self._cadence_width + on]
+                fits[c] = row
+                is_open[c] = False
+                self._loud[c] = self._peak[c] * self._off_depth
+                self._expect[c] = 0.0
+                self._dues[_ON, c] = _NEVER
+                new_burst = True
+            else:
+                fit, rival, confirm, fit_off_max = fits[c].tolist()
+                new_burst = False
+            k = reported.item(c)
+            row = kinds[k]
+            loud = dirty.item(c)
+            if off > row[2] or (row[6] and ((new_burst and fit != k and rival != k) or loud >= _DIRTY_BREAK)):
+                self._end_tone_at(c, ended)
+                k = -1
+            clean = loud <= 0
+            if confirm <= off <= fit_off_max and clean and k != fit:
+                self._recognise_at(c, fit, found)
+                k = fit
+            row = kinds[k]
+            self._dues[_OFF, c] = min(confirm if (k != fit and clean and off < confirm) else _NEVER, row[4])
+            self._dirty_due[c] = row[5]
+        self._emit(ended, found, events)
+
+    def _end_tone_at(self, c, ended) -> None:
+        ended.append(c)
+        self._reported[c] = -1
+        self._dirty_due[c] = _NEVER
+        self._dues[_QUIET, c] = self.descriptor.silence_blocks
+        self._dues[_SOUND, c] = self.descriptor.voice_blocks
+
+    def _recognise_at(self, c, kind, found) -> None:
+        found.append((c, kind))
+        self._reported[c] = kind
+        self._energy_state[c] = _NONE
+        self._dues[_QUIET, c] = _NEVER
+        self._dues[_SOUND, c] = _NEVER
+        self._dirty_due[c] = self._kind_rows[kind][5]
+
+    def _emit(self, ended, found, events) -> None:
+        """Events in the order the all-channel methods give them: every tone's end, then tones."""
+        events.extend(ProgressEvent(c, TONE_END, self.samples) for c in ended)
+        events.extend(ProgressEvent(c, self.kinds[k], self.samples) for c, k in found)
+
     # -- one block: a few array operations; decisions only where one falls due ----------------
 
     def _step(self, code, energy, events) -> None:
         """Advance every channel by one block (``code``: 1 + the set it holds, or 0); add its events."""
-        d, masks, runs = self.descriptor, self._masks, self._runs
+        d, runs = self.descriptor, self._runs
         runs[:_DIRTY] += 1
-        np.add(self._dirty, energy > self._loud, out=self._dirty)
-        tonal = np.greater(code, 0, out=masks[0])
+        np.add(self._dirty, np.greater(energy, self._loud, out=self._scratch[0]), out=self._dirty)
+        tonal = np.greater(code, 0, out=self._tonal)
         if np.count_nonzero(tonal):
-            start = tonal & (code != self._expect)
-            if np.count_nonzero(start):
-                self._burst_starts(start, code.astype(np.int64) - 1, energy, events)
-        np.greater_equal(energy, d.silence_energy, out=masks[1])
-        np.logical_or(np.less(energy, d.voice_energy, out=masks[2]), tonal, out=masks[2])
-        np.copyto(runs[:_ON], 0, where=masks)  # holding, not quiet, not sound: those runs restart
-        due = np.logical_or.reduce(runs >= self._dues)
+            start = np.not_equal(code, self._expect, out=self._scratch[1])
+            start &= tonal
+            count = np.count_nonzero(start)
+            if count > _FEW:
+                self._burst_starts(start, code, energy, events)
+            elif count:
+                self._burst_starts_few(np.flatnonzero(start).tolist(), code, energy, events)
+        keep = self._keep  # not holding, quiet, sound (no plan tone): the other runs restart
+        np.logical_not(tonal, out=keep[0])
+        np.less(energy, d.silence_energy, out=keep[1])
+        np.logical_and(np.greater_equal(energy, d.voice_energy, out=keep[2]), keep[0], out=keep[2])
+        np.multiply(runs[:_ON], keep, out=runs[:_ON])
+        reached = np.greater_equal(runs, self._dues, out=self._reached)
+        due = np.logical_or.reduce(reached)
         if np.count_nonzero(due):
-            self._decisions(due, events)
+            self._decisions(due, reached, events)
 
-    def _decisions(self, due, events) -> None:
+    def _decisions(self, due, reached, events) -> None:
         """Every channel with a run grown to a decision: length, off time, then energy."""
-        grown = self._runs[_ON] >= self._dues[_ON]
-        if np.count_nonzero(grown):
-            self._on_decisions(grown, events)
-        off = self._runs[_OFF]
-        off_due = due & ((off >= self._dues[_OFF]) | (self._dirty >= self._dirty_due))
-        if np.count_nonzero(off_due):
-            self._off_decisions(off_due, off, events)
+        if np.count_nonzero(reached[_ON]):
+            self._on_decisions(reached[_ON], events)  # may move the dirty due counts
+            np.greater_equal(self._dirty, self._dirty_due, out=reached[_DIRTY])
+        off_due = reached[_OFF] | reached[_DIRTY]
+        off_due &= due
+        count = np.count_nonzero(off_due)
+        if count > _FEW:
+            self._off_decisions(off_due, self._runs[_OFF], events)
+        elif count:
+            self._off_decisions_few(np.flatnonzero(off_due).tolist(), events)
         runs = self._runs[_QUIET:_SOUND + 1] >= self._dues[_QUIET:_SOUND + 1]
         if np.count_nonzero(runs):
             self._energy_decisions(runs[0], runs[1] & ~runs[0], events)
 
-    def _burst_starts(self, start, label, energy, events) -> None:
+    def _burst_starts(self, start, code, energy, events) -> None:
         """New bursts: judge the reported cadence and the SIT order against the burst before."""
         d = self.descriptor
+        label = code.astype(np.int64)
+        label -= 1
+        runs = self._runs
+        off_before = runs[_OFF] - 1  # the off time before this block
         k = self._reported
-        off_before = self._runs[_OFF]
-        broken = start & (k >= 0) & ((label != d.kind_set[k]) | (off_before - 1 < d.off_min[k]))
-        if np.count_nonzero(broken):
-            self._end_tones(broken, events)
+        reported = start & (k >= 0)
+        if np.count_nonzero(reported):
+            kt = self._kind_table.take(k, axis=0)
+            broken = (label != kt[:, 0]) | (off_before < kt[:, 1])
+            broken &= reported
+            if np.count_nonzero(broken):
+                self._end_tones(broken, events)
         r = self._rival  # the burst before fitted two kinds: the off time settles it
-        if np.count_nonzero(r >= 0):
-            self._recognise(start & (r >= 0) & (label == d.kind_set[r]) & (off_before - 1 >= d.off_min[r])
-                            & (off_before - 1 <= d.off_max[r]) & (self._dirty <= _DIRTY_BREAK)
-                            & (self._reported != r), r, events)
-        on_before = self._runs[_ON] - self._runs[_OFF]
-        lo, hi = d.sit_segment
-        follows = (on_before >= lo) & (on_before <= hi) & (off_before <= d.bridge + 2)
-        s1, s2, s3 = d.sit_sets
+        rivals = start & (r >= 0)
+        if np.count_nonzero(rivals):
+            rt = self._kind_table.take(r, axis=0)
+            self._recognise(rivals & (label == rt[:, 0]) & (off_before >= rt[:, 1]) & (off_before <= rt[:, 2])
+                            & (self._dirty <= _DIRTY_BREAK) & (self._reported != r), r, events)
         stage, before = self._sit_stage, self._tone_set
-        stage = np.where(label == s1, 1, np.where(
-            (label == s2) & (stage == 1) & (before == s1) & follows, 2, np.where(
-                (label == s3) & (stage == 2) & (before == s2) & follows, 3, 0)))
-        self._sit_stage = np.where(start, stage, self._sit_stage)
-        self._tone_set = np.where(start, label, before)
-        self._expect[start] = label[start] + 1
-        self._runs[_ON][start] = 1
-        self._open[start] = True
-        self._peak[start] = energy[start]
-        self._loud[start] = np.inf  # the edges of a burst are never loud off time
-        self._dirty[start] = 0
-        self._dues[_OFF][start] = d.bridge + 1
+        if np.count_nonzero(start & (self._is_sit.take(label, mode="wrap") | (stage != 0))):
+            on_before = runs[_ON] - runs[_OFF]
+            lo, hi = d.sit_segment
+            follows = (on_before >= lo) & (on_before <= hi) & (off_before <= d.bridge + 1)
+            s1, s2, s3 = d.sit_sets
+            stage = np.where(label == s1, 1, np.where(
+                (label == s2) & (stage == 1) & (before == s1) & follows, 2, np.where(
+                    (label == s3) & (stage == 2) & (before == s2) & follows, 3, 0)))
+            np.copyto(self._sit_stage, stage, where=start)
+        np.copyto(before, label, where=start)
+        np.copyto(self._expect, code, where=start)
+        np.copyto(runs[_ON:], self._start_runs, where=start)  # burst length 1, no loud blocks
+        np.copyto(self._open, True, where=start)
+        np.copyto(self._peak, energy, where=start)
+        np.copyto(self._loud, np.inf, where=start)  # the edges of a burst are never loud off time
+        np.copyto(self._dues[_OFF], d.bridge + 1, where=start)
         self._set_on_due(start)
 
     def _set_on_due(self, mask) -> None:
         """When the open bursts of ``mask`` are next judged by their length."""
-        d = self.descriptor
-        k, s = self._reported, self._tone_set
-        steady = d.continuous_of[s]
-        due = np.where((steady >= 0) & (k != steady), d.continuous_min[steady], _NEVER)
-        due = np.minimum(due, np.where((k >= 0) & ~d.continuous[k], d.on_max[k] + 1, _NEVER))
-        due = np.minimum(due, np.where((self._sit_stage == 3) & (s == d.sit_sets[2]), d.sit_confirm, _NEVER))
-        self._dues[_ON][mask] = due[mask]
+        row = self._tone_set * len(self._kind_table)
+        row += self._reported
+        row += 1
+        row *= 4
+        row += self._sit_stage
+        np.copyto(self._dues[_ON], self._on_due_table.take(row, mode="wrap"), where=mask)
 
     def _on_decisions(self, due, events) -> None:
         """Open bursts grown long enough: a continuous tone, SIT, or a burst too long for its cadence."""
         d = self.descriptor
         on = self._runs[_ON]
-        k = self._reported
-        too_long = due & (k >= 0) & ~d.continuous[k] & (on > d.on_max[k])
+        too_long = due & (on >= self._kind_table[:, 3].take(self._reported))
         if np.count_nonzero(too_long):
             self._end_tones(too_long, events)
-        steady = d.continuous_of[self._tone_set]
-        self._recognise(due & (steady >= 0) & (on >= d.continuous_min[steady]) & (self._reported != steady),
-                        steady, events)
+        steady = self._steady_table.take(self._tone_set, axis=0)
+        self._recognise(due & (steady[:, 0] >= 0) & (on >= steady[:, 1]) & (self._reported != steady[:, 0]),
+                        steady[:, 0], events)
         sit = due & (self._sit_stage == 3) & (self._tone_set == d.sit_sets[2]) & (on >= d.sit_confirm)
         if np.count_nonzero(sit):
             self._sit_stage[sit] = 0
@@ -644,40 +832,54 @@ class ProgressDetector:
     def _off_decisions(self, due, off, events) -> None:
         """Off times grown long enough: a burst's end, a cadence confirmed or a tone ended."""
         d = self.descriptor
+        runs = self._runs
         ended = due & self._open
-        if np.count_nonzero(ended):
-            on = np.minimum(self._runs[_ON] - self._runs[_OFF], d.longest)
-            where = (self._tone_set, on)
-            self._fit = np.where(ended, d.cadence_of[where], self._fit)
-            self._rival = np.where(ended, d.rival_of[where], self._rival)
-            self._confirm = np.where(ended, d.confirm_of[where], self._confirm)
-            self._open[ended] = False
-            self._loud[ended] = self._peak[ended] * d.off_depth
-            self._expect[ended] = 0.0
-            self._dues[_ON][ended] = _NEVER
+        any_ended = np.count_nonzero(ended)
+        if any_ended:
+            row = np.minimum(runs[_ON] - off, d.longest)
+            row += self._tone_set * self._cadence_width
+            np.copyto(self._fits, self._cadence.take(row, axis=0, mode="wrap"), where=ended[:, None])
+            np.copyto(self._open, False, where=ended)
+            np.copyto(self._loud, self._peak * d.off_depth, where=ended)
+            np.copyto(self._expect, 0.0, where=ended)
+            np.copyto(self._dues[_ON], _NEVER, where=ended)
         k, fit, confirm = self._reported, self._fit, self._confirm
-        broken = due & (k >= 0) & ((off > d.off_max[k]) | (~d.continuous[k] & (
-            (ended & (fit != k) & (self._rival != k)) | (self._dirty >= _DIRTY_BREAK))))
-        if np.count_nonzero(broken):
+        kt = self._kind_table.take(k, axis=0)
+        broken = self._dirty >= _DIRTY_BREAK
+        if any_ended:
+            broken |= ended & (fit != k) & (self._rival != k)
+        broken &= kt[:, 6] != 0  # a cadenced tone
+        broken |= off > kt[:, 2]
+        broken &= due
+        changed = np.count_nonzero(broken)
+        if changed:
             self._end_tones(broken, events)
         clean = self._dirty <= 0
-        self._recognise(due & (fit >= 0) & (off >= confirm) & (off <= d.off_max[fit]) & clean
-                        & (self._reported != fit), fit, events)
+        found = due & (off >= confirm)
+        if np.count_nonzero(found):
+            found &= (off <= self._fit_off_max) & clean & (self._reported != fit)
+            if np.count_nonzero(found):
+                self._recognise(found, fit, events)
+                changed = True
         k = self._reported
-        nxt = np.where((fit >= 0) & (k != fit) & clean & (off < confirm), confirm, _NEVER)
-        nxt = np.minimum(nxt, np.where(k >= 0, d.off_max[k] + 1, _NEVER))
-        self._dues[_OFF][due] = nxt[due]
-        self._dirty_due[due] = np.where((k >= 0) & ~d.continuous[k], _DIRTY_BREAK, _NEVER)[due]
+        if changed:
+            kt = self._kind_table.take(k, axis=0)
+        waiting = (k != fit) & clean & (off < confirm)
+        nxt = np.where(waiting, confirm, _NEVER)
+        np.minimum(nxt, kt[:, 4], out=nxt)
+        np.copyto(self._dues[_OFF], nxt, where=due)
+        np.copyto(self._dirty_due, kt[:, 5], where=due)
 
     def _recognise(self, found, kind, events) -> None:
         if not np.count_nonzero(found):
             return
         channels = np.flatnonzero(found)
-        events.extend(ProgressEvent(int(c), self.kinds[kind[c]], self.samples) for c in channels)
-        self._reported[channels] = kind[channels]
+        kinds = kind[channels]
+        events.extend(ProgressEvent(int(c), self.kinds[k], self.samples) for c, k in zip(channels, kinds))
+        self._reported[channels] = kinds
         self._energy_state[channels] = _NONE
         self._dues[_QUIET:_SOUND + 1, channels] = _NEVER
-        self._dirty_due[channels] = np.where(self.descriptor.continuous[kind[channels]], _NEVER, _DIRTY_BREAK)
+        self._dirty_due[channels] = self._kind_table[kinds, 5]
 
     def _end_tones(self, ended, events) -> None:
         channels = np.flatnonzero(ended)
