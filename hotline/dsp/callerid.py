@@ -69,6 +69,7 @@ import numpy as np
 
 from hotline.dsp import SAMPLE_RATE_HZ, tones
 from hotline.dsp.audiofile import read_audio
+from hotline.dsp.frames import check_channel, check_frames
 from hotline.dsp.fsk import (BAUD_RATE, BELL202_MARK_HZ, BELL202_SPACE_HZ, STANDARDS, V23_MARK_HZ, V23_SPACE_HZ,
                              FskFrontEnd, fsk_standard, modulate, seizure_bit_periods)
 from hotline.dsp.levels import rms_for
@@ -461,8 +462,7 @@ class FskCallerIdReceiver:
 
     def reset(self, channel: int) -> None:
         """Forget everything heard on ``channel`` (a message in progress is dropped)."""
-        if not 0 <= channel < self.channels:
-            raise ValueError(f"channel {channel} out of range 0..{self.channels - 1}")
+        check_channel(channel, self.channels)
         self._state[channel] = HUNT
         self._run[channel] = 0
         self._count[channel] = 0
@@ -474,11 +474,7 @@ class FskCallerIdReceiver:
 
     def process(self, frames: np.ndarray) -> list[FskCallerIdResult]:
         """Hear one block of every channel; the results completed in it, in time order."""
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.int16 or frames.ndim != 2 \
-                or frames.shape[0] != self.channels:
-            got = (f"{frames.dtype} array of shape {frames.shape}" if isinstance(frames, np.ndarray)
-                   else type(frames).__name__)
-            raise ValueError(f"expected int16 frames of shape ({self.channels}, n), got {got}")
+        check_frames(frames, self.channels)
         d = self._decimation
         if self._pending_count:
             frames = np.concatenate([self._pending[:, :self._pending_count], frames], axis=1)
@@ -630,7 +626,6 @@ class FskCallerIdReceiver:
         return ok | (not self.require_seizure)
 
     def _scan(self, rows: np.ndarray, work: np.ndarray, base: int) -> list[FskCallerIdResult]:
-        length = work.shape[1]
         state = self._state[rows]
         arm_at = self._arming(rows, state, work)
         busy = (state != HUNT) | (arm_at >= 0)

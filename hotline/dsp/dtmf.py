@@ -65,6 +65,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hotline.dsp import SAMPLE_RATE_HZ
+from hotline.dsp.frames import check_channel, check_frames
 from hotline.dsp.goertzel import DftBank
 from hotline.dsp.levels import sine_peak
 from hotline.dsp.tones import DTMF_COL_HZ, DTMF_KEYS, DTMF_ROW_HZ
@@ -203,8 +204,7 @@ class DtmfReceiver:
 
     def reset(self, channel: int) -> None:
         """Forget ``channel``'s past, for a channel that starts a new call."""
-        if not 0 <= channel < self.channels:
-            raise ValueError(f"channel {channel} out of range 0..{self.channels - 1}")
+        check_channel(channel, self.channels)
         self._carry[channel] = 0
         for ring in (self._bins, self._energy, self._row_peak, self._col_peak, self._valid):
             ring.clear(channel)
@@ -212,11 +212,7 @@ class DtmfReceiver:
 
     def process(self, frames: np.ndarray) -> list[DtmfEvent]:
         """Feed ``frames`` (int16, shape ``(channels, n)``); the digits recognised, in time order."""
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.int16 or frames.ndim != 2 \
-                or frames.shape[0] != self.channels:
-            got = (f"{frames.dtype} of shape {frames.shape}" if isinstance(frames, np.ndarray)
-                   else type(frames).__name__)
-            raise ValueError(f"expected int16 frames of shape ({self.channels}, n), got {got}")
+        check_frames(frames, self.channels)
         carry = self._carry_len
         total = carry + frames.shape[1]
         blocks = total // self._block

@@ -78,6 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hotline.dsp import SAMPLE_RATE_HZ
+from hotline.dsp.frames import check_channel, check_frames
 from hotline.dsp.levels import DBM0_RMS, sine_peak
 from hotline.dsp.toneplans import SIT_FREQS_HZ, SIT_SEGMENT_MS, plan as tone_plan
 
@@ -505,7 +506,7 @@ class ProgressDetector:
 
     def process(self, frames: np.ndarray) -> list[ProgressEvent]:
         """Hear ``frames`` (int16, ``(channels, n)``); the events decided in them, in time order."""
-        frames = self._check(frames)
+        frames = check_frames(frames, self.channels)
         data = np.concatenate([self._pending, frames], axis=1) if self._pending.shape[1] else frames
         n = self.descriptor.block
         count = data.shape[1] // n
@@ -528,7 +529,7 @@ class ProgressDetector:
 
     def reset(self, channel: int) -> None:
         """Forget everything heard on ``channel`` (its buffered partial block too)."""
-        self._channel(channel)
+        check_channel(channel, self.channels)
         d = self.descriptor
         self._pending[channel] = 0
         self._phases.reset(channel)
@@ -542,7 +543,7 @@ class ProgressDetector:
 
     def state(self, channel: int) -> str | None:
         """What ``channel`` carries now: a tone's name, ``"silence"``, ``"voice"`` or ``None``."""
-        self._channel(channel)
+        check_channel(channel, self.channels)
         return self.states[channel]
 
     @property
@@ -551,24 +552,6 @@ class ProgressDetector:
         energy_names = {_NONE: None, _SILENT: SILENCE, _VOICED: VOICE}
         return [self.kinds[k] if k >= 0 else energy_names[int(e)]
                 for k, e in zip(self._reported, self._energy_state)]
-
-    # -- checks -------------------------------------------------------------------------------
-
-    def _check(self, frames) -> np.ndarray:
-        if not isinstance(frames, np.ndarray):
-            raise ValueError(f"expected a numpy int16 array of shape ({self.channels}, n), "
-                             f"received {type(frames).__name__}")
-        if frames.dtype != np.int16:
-            raise ValueError(f"expected int16 samples, received {frames.dtype}")
-        if frames.ndim != 2 or frames.shape[0] != self.channels:
-            raise ValueError(f"expected shape ({self.channels}, n), received {frames.shape}")
-        return frames
-
-    def _channel(self, channel: int) -> None:
-        if not 0 <= channel < self.channels:
-            raise ValueError(f"channel must be in 0..{self.channels - 1}, got {channel}")
-
-    # -- tables: every per-channel lookup of a block is one ``take`` ----------------------------
 
     def _tables(self, d: ProgressDescriptor) -> None:
         """Descriptor tables laid out for ``take``: one call gathers all a decision needs."""

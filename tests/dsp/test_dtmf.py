@@ -275,11 +275,11 @@ def test_channels_independent(rng):
 def test_bad_input_shape_dtype():
     receiver = DtmfReceiver(4)
     cases = [
-        (np.zeros((4, 160)), "got float64 of shape (4, 160)"),
-        (np.zeros((3, 160), np.int16), "got int16 of shape (3, 160)"),
-        (np.zeros(160, np.int16), "got int16 of shape (160,)"),
-        (np.zeros((4, 160), np.int32), "got int32 of shape (4, 160)"),
-        (np.zeros((4, 2, 80), np.int16), "got int16 of shape (4, 2, 80)"),
+        (np.zeros((4, 160)), "got float64 array of shape (4, 160)"),
+        (np.zeros((3, 160), np.int16), "got int16 array of shape (3, 160)"),
+        (np.zeros(160, np.int16), "got int16 array of shape (160,)"),
+        (np.zeros((4, 160), np.int32), "got int32 array of shape (4, 160)"),
+        (np.zeros((4, 2, 80), np.int16), "got int16 array of shape (4, 2, 80)"),
         ([[0] * 160] * 4, "got list"),
     ]
     for frames, got in cases:
