@@ -295,6 +295,7 @@ class Engine:
             "calls_active": len(self.manager.calls),
             "calls_handled": self.manager.calls_handled,
             "missed_deadlines": self.missed_deadlines,
+            "tick_failures": self.tick_failures,
             "config_files": [str(p) for p in self.config.source],
             "last_reload": self.last_reload,
         }
