@@ -10,9 +10,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # libspandsp2: SpanDSP, loaded only by tests and benchmarks as a comparison peer.
 # asterisk-*-wav: real recorded speech and music for the talk-off tests.
-# sox: converts audio for the demo.
 # systemd: systemd-analyze, -sysusers, -tmpfiles check the shipped units.
-APT_PACKAGES := libspandsp2 asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sox systemd
+APT_PACKAGES := libspandsp2 asterisk-core-sounds-en-wav asterisk-moh-opsound-wav systemd
 
 .PHONY: demo test bench system-packages clean
 
