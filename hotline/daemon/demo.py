@@ -19,7 +19,7 @@ from hotline.daemon.ctl import ClientError, ControlClient
 
 DEMO_DIR = Path("var/demo")
 READY_TIMEOUT_S = 60.0
-DEMO_KEYS = "w w 1 w 2 w t1 #"  # greeting, menu, 1: office hours, menu, 2: leave a message, say nothing, #
+DEMO_KEYS = "w t1 1 w t1 2 w w t1 #"  # greeting; 1 cuts the menu short: office hours; 2: a message; #
 DEMO_CONFIG = """\
 # The demo box: a simulated board with 4 exchange lines (trunks 1-4) and 2 agent phones
 # (stations 5-6). Everything it writes stays under this folder.
