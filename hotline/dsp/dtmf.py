@@ -72,6 +72,9 @@ from hotline.dsp.tones import DTMF_COL_HZ, DTMF_KEYS, DTMF_ROW_HZ
 from hotline.errors import HotlineError
 
 BLOCK_MS = 10  # the DFT bank's block; windows follow at this step
+BATCH_BLOCKS = 4  # audio is analysed 40 ms at a time: with 20 ms frames every other call does the
+# work, so the fixed cost of a call is paid once per 40 ms; a digit is reported at most 20 ms
+# after the 40 ms of tone that confirm it
 WINDOW_BLOCKS = 2  # a window is 20 ms
 CONFIRM_WINDOWS = 3  # valid windows in a row that make a candidate: 20 + 2 * 10 = 40 ms
 PAUSE_WINDOWS = 2  # invalid windows in a row that end a digit (a 40 ms gap holds 2 or 3)
@@ -189,7 +192,8 @@ class DtmfReceiver:
         self._offset_share = self._offset_penalty * FREQ_TOLERANCE_PCT  # per tolerance, summed
         # The level floor of a tone summed over a candidate's windows, per bin, weighted.
         self._tone_floor = CONFIRM_WINDOWS * self._min_power * self._bin_weight
-        self._carry = np.zeros((channels, block), np.int16)  # samples of an unfinished block
+        self._batch = block * BATCH_BLOCKS  # fewer samples than this wait for the next call
+        self._carry = np.zeros((channels, self._batch), np.int16)  # samples not analysed yet
         self._carry_len = 0
         self._blocks_done = 0  # blocks analysed; the same for every channel
         capacity = RING_CALLS * 4  # 4 blocks: a call of 40 ms
@@ -216,7 +220,7 @@ class DtmfReceiver:
         carry = self._carry_len
         total = carry + frames.shape[1]
         blocks = total // self._block
-        if blocks == 0:
+        if total < self._batch:
             self._carry[:, carry:total] = frames
             self._carry_len = total
             return []
