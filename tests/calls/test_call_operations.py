@@ -13,6 +13,15 @@ def with_handler(h, handler):
     return h
 
 
+async def answered(harness, handler):
+    """An engine running ``handler`` and a caller half a second into the answered call."""
+    h = with_handler(harness(), handler)
+    caller = h.caller()
+    await h.until(lambda: h.engine.manager.lines[1].state == "in_call", 10)
+    await h.run(0.5)
+    return h, caller
+
+
 def test_collect_stops_at_the_terminator_and_keeps_the_digits(harness):
     got = {}
 
@@ -21,10 +30,7 @@ def test_collect_stops_at_the_terminator_and_keeps_the_digits(harness):
         got["rest"] = await call.collect(max_digits=1, first_timeout_s=1)
 
     async def scenario():
-        h = with_handler(harness(), handler)
-        caller = h.caller()
-        await h.until(lambda: h.engine.manager.lines[1].state == "in_call", 10)
-        await h.run(0.5)
+        h, caller = await answered(harness, handler)
         caller.press("4711#9")
         await h.until(lambda: "rest" in got, 10)
 
@@ -40,10 +46,7 @@ def test_collect_ends_on_the_inter_digit_timeout(harness):
         got["at"] = call.manager.media.ticks
 
     async def scenario():
-        h = with_handler(harness(), handler)
-        caller = h.caller()
-        await h.until(lambda: h.engine.manager.lines[1].state == "in_call", 10)
-        await h.run(0.5)
+        h, caller = await answered(harness, handler)
         caller.press("12")
         sent_at = h.engine.media.ticks
         await h.until(lambda: "number" in got, 10)
