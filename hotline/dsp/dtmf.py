@@ -91,6 +91,7 @@ MIN_TONE_ENERGY_PCT = 72.0  # tones' share of a candidate's filtered energy, on 
 OFFSET_PENALTY_PCT_PER_PCT = 8.0  # ...plus this much per percent of frequency offset
 LEVEL_STABILITY_DB = 4.0  # weakest of a candidate's windows against the strongest
 PREFILTER_LAG = 2  # the energy pre-filter is x[n] - x[n - PREFILTER_LAG]
+MIN_ROLLOFF = 0.1  # a window's power loss to a tone's offset is undone up to 10 dB
 
 BINS_HZ = DTMF_ROW_HZ + DTMF_COL_HZ  # the bank's bins: rows 0-3, then columns 4-7
 BIN_COUNT = len(BINS_HZ)
@@ -180,21 +181,17 @@ class DtmfReceiver:
         self._normal_twist = _db_to_power(NORMAL_TWIST_DB)
         self._reverse_twist = _db_to_power(REVERSE_TWIST_DB)
         self._min_stability = _db_to_power(-LEVEL_STABILITY_DB)
-        # The frequency tolerance as a phase advance per block, per bin (rad).
-        self._max_step_phase = (2.0 * np.pi * np.asarray(BINS_HZ) * FREQ_TOLERANCE_PCT / 100.0
-                                * block / self.sample_rate)
 
-        # For the candidates: their blocks, how often each block is in their windows (with the
-        # energy scale undone), the windows compared for the phase advance, the bins of a code.
-        self._candidate_blocks = np.arange(CONFIRM_WINDOWS + WINDOW_BLOCKS - 1)[:, None]
-        counts = np.convolve(np.ones(CONFIRM_WINDOWS), np.ones(WINDOW_BLOCKS))
-        self._window_block_counts = (counts / self._energy_scale).astype(np.float32)
-        self._group_first = np.array([0, 4])  # the first bin of each group
-        # Row power / column power of a candidate, unweighted: its weighted ratio times this.
-        self._twist_scale = self._bin_weight[None, :] / self._bin_weight[:, None]
+        # For the candidates, per bin: the inverse of the frequency tolerance as a phase turned
+        # over a candidate's steps (rad), and of the bin's weight.
+        max_turn = (2.0 * np.pi * np.asarray(BINS_HZ) * FREQ_TOLERANCE_PCT / 100.0
+                    * block / self.sample_rate * (CONFIRM_WINDOWS - 1))
+        table = np.stack([1.0 / max_turn, 1.0 / self._bin_weight], axis=1)  # (bin, kind)
+        self._tone_table = table.reshape(2, 4, 2, 1).astype(np.float32)  # (group, bin, kind, 1)
+        # The phase a tone turns over half a window, from the turn summed over the steps.
+        self._half_window_turn = np.float32(WINDOW_BLOCKS / 2.0 / (CONFIRM_WINDOWS - 1))
         self._offset_share = self._offset_penalty * FREQ_TOLERANCE_PCT  # per tolerance, summed
-        # The level floor of a tone summed over a candidate's windows, per bin, weighted.
-        self._tone_floor = CONFIRM_WINDOWS * self._min_power * self._bin_weight
+        self._tone_floor = CONFIRM_WINDOWS * self._min_power  # a tone summed over a candidate's windows
         self._batch = block * BATCH_BLOCKS  # fewer samples than this wait for the next call
         self._carry = np.zeros((channels, self._batch), np.int16)  # samples not analysed yet
         self._carry_len = 0
@@ -255,6 +252,13 @@ class DtmfReceiver:
         filtered = np.zeros((c, n), np.float32)
         squares = np.zeros((blocks, 2 * BIN_COUNT, c), np.float32)
         power = np.zeros((blocks, BIN_COUNT, c), np.float32)
+        # The filtered energy of each candidate ending in this call, from its blocks' energies
+        # (the call's and BLOCK_HISTORY before): a block counts once per window it is in, and
+        # the energy scale is undone.
+        counts = np.convolve(np.ones(CONFIRM_WINDOWS), np.ones(WINDOW_BLOCKS)) / self._energy_scale
+        candidate_energy = np.zeros((blocks, blocks + BLOCK_HISTORY), np.float32)
+        for window in range(blocks):
+            candidate_energy[window, window:window + len(counts)] = counts
         work = {
             "samples": samples,
             "filtered": filtered,
@@ -264,6 +268,7 @@ class DtmfReceiver:
             "window_energy": np.zeros((blocks, c), np.float32),
             "row_tone": np.zeros((blocks, c), np.float32),
             "col_tone": np.zeros((blocks, c), np.float32),
+            "candidate_energy": candidate_energy,
             # Views, made once: the bank's input (blocks, block, channels), the flat arrays of
             # the pre-filter, the filtered blocks (blocks, channels, block), the squared bins'
             # real and imaginary parts, the power of the row and column bins.
@@ -321,98 +326,102 @@ class DtmfReceiver:
             run = run & valid_rows[WINDOW_HISTORY - back:WINDOW_HISTORY - back + blocks]
         events: list[DtmfEvent] = []
         if np.count_nonzero(run):
-            events = self._candidates(run, ~seen, bins, energy, blocks)
+            events = self._candidates(run, ~seen, bins, energy, work["candidate_energy"])
         elif self._any_held:
             np.logical_and(self._held, np.logical_and.reduce(seen, axis=0), out=self._held)
             self._any_held = bool(np.count_nonzero(self._held))
         self._blocks_done += blocks
         return events
 
-    def _candidates(self, run, pause, bins, energy, blocks) -> list[DtmfEvent]:
-        """Confirm the candidates of ``run`` (windows, channels) on channels armed by a pause, and
-        report the first confirmed one after each pause. Keeps the held state."""
-        held = self._held.copy()
-        for window in range(blocks):  # drop candidates on held channels (pauses release them)
-            np.greater(held, pause[window], out=held)
-            np.greater(run[window], held, out=run[window])
-        if not np.count_nonzero(run):
-            self._held = held
-            self._any_held = bool(np.count_nonzero(held))
-            return []
-        ends, chans, codes = self._confirm(run, bins, energy)
-        return self._report(ends, chans, codes, pause)
-
-    def _report(self, ends, chans, codes, pause) -> list[DtmfEvent]:
-        """Events for the confirmations ``(ends, chans, codes)`` (in time order) on channels armed
-        at that moment; keeps the held state."""
-        was_held = self._held.copy()
-        self._held &= ~np.logical_or.reduce(pause, axis=0)  # channels with no confirmation
+    def _candidates(self, run: np.ndarray, pause: np.ndarray, bins: np.ndarray, energy: np.ndarray,
+                    candidate_energy: np.ndarray) -> list[DtmfEvent]:
+        """Stage 3 and 4 for the candidates ``run`` and pauses ``pause`` (both ``(windows,
+        channels)``) of this call; keeps the held state."""
+        paused = np.logical_or.reduce(pause, axis=0)
+        # Only a channel armed when the call began, or by a pause in it, can report a digit.
+        chans = np.flatnonzero(np.logical_or.reduce(run, axis=0) & (paused | ~self._held))
+        held = self._held[chans]
+        self._held &= ~paused
         events = []
-        if not np.count_nonzero(pause[:, chans]):
-            # No pause on these channels in this call (always so in calls of 20 ms: a pause needs
-            # 2 invalid windows, a confirmation 3 valid ones): a channel's first confirmation
-            # counts if it was armed when the call began.
-            # (A few confirmations per call: plain Python beats np.unique here.)
-            done, block, make = self._blocks_done + 1, self._block, tuple.__new__
-            seen = set()
-            for end, channel, code, held in zip(ends.tolist(), chans.tolist(), codes.tolist(),
-                                                was_held[chans].tolist()):
-                if channel not in seen:
-                    seen.add(channel)
-                    if not held:
-                        sample = (done + end) * block - 1
-                        events.append(make(DtmfEvent, (channel, DIGITS_BY_CODE[code], sample)))
-            self._held[chans] = True
-        else:
-            # Pauses and confirmations interleave: follow each channel in time order.
-            chans_list = chans.tolist()
-            pauses = dict(zip(chans_list, pause[:, chans].T.tolist()))
-            holding = dict(zip(chans_list, was_held[chans].tolist()))
-            since = dict.fromkeys(chans_list, 0)  # first window not yet applied, per channel
-            for end, channel, code in zip(ends.tolist(), chans_list, codes.tolist()):
-                if any(pauses[channel][since[channel]:end + 1]) or not holding[channel]:
-                    sample = (self._blocks_done + end + 1) * self._block - 1
-                    events.append(DtmfEvent(channel, DIGITS_BY_CODE[code], sample))
-                holding[channel], since[channel] = True, end + 1
-            for channel, first_window in since.items():
-                self._held[channel] = not any(pauses[channel][first_window:])
+        if len(chans):
+            # (np.take keeps the channels the last, contiguous axis; indexing would not.)
+            hits, digits = self._confirm(np.take(run, chans, axis=1), np.take(bins, chans, axis=2),
+                                         candidate_energy @ np.take(energy, chans, axis=1))
+            report = np.empty_like(hits)
+            for window, window_pause in enumerate(np.take(pause, chans, axis=1)):
+                np.greater(held, window_pause, out=held)  # a pause releases the digit held
+                np.greater(hits[window], held, out=report[window])
+                held |= hits[window]
+            self._held[chans] = held
+            windows, picks = np.nonzero(report)  # in time order
+            if len(windows):
+                first_sample = self._blocks_done * self._block - 1
+                for window, channel, (row, col) in zip(windows.tolist(), chans[picks].tolist(),
+                                                       digits[windows, :, :, picks].argmax(axis=2).tolist()):
+                    sample = first_sample + (window + 1) * self._block
+                    events.append(DtmfEvent(channel, DIGITS_BY_CODE[row + 4 * col], sample))
         self._any_held = bool(np.count_nonzero(self._held))
         return events
 
     def _confirm(self, run: np.ndarray, bins: np.ndarray, energy: np.ndarray):
-        """The candidates of ``run`` (windows, channels) that hold one steady digit on frequency,
-        as ``(window, channel, code)`` arrays in time order."""
-        ends, chans = np.nonzero(run)
-        rows = ends + self._candidate_blocks  # (k + 1, candidates): the candidate's blocks
-        blocks = bins[rows, :, chans].view(np.complex64)  # (k + 1, candidates, 8)
-        y = blocks[:-1] + blocks[1:]  # (k, candidates, 8): the candidate's windows
-        power = np.abs(y)
-        power *= power
-        strongest = power.reshape(power.shape[:2] + (2, 4)).argmax(axis=-1)  # (k, candidates, 2)
-        tones = strongest[-1] + self._group_first  # (candidates, 2): row bin, column bin
-        hit = np.logical_and.reduce(strongest == strongest[-1], axis=(0, 2))
-        pick = np.arange(len(ends))[:, None]
-        w, tone_power = y[:, pick, tones], power[:, pick, tones]  # (k, candidates, 2)
-        level = np.add.reduce(tone_power, axis=2)
-        hit &= np.minimum.reduce(level, axis=0) >= self._min_stability * np.maximum.reduce(level, axis=0)
-        # Frequency offsets: the mean phase advance from one window to the next.
-        turn = w[1:] * np.conj(w[:-1])
-        steps = np.arctan2(turn.imag, turn.real)  # (k - 1, candidates, 2), rad per block
-        step_phase = np.abs(np.add.reduce(steps, axis=0)) * (1.0 / (CONFIRM_WINDOWS - 1))
-        off = step_phase / self._max_step_phase[tones]  # (candidates, 2), as fractions of the tolerance
-        hit &= np.maximum.reduce(off, axis=1) <= 1.0
-        # Tone energies corrected for the window's roll-off at that offset: sinc(offset*N/fs)^2.
-        half = step_phase * (WINDOW_BLOCKS / 2.0) + 1e-9
-        rolloff = np.sin(half) / half
-        tone_energy = np.add.reduce(tone_power, axis=0) / np.maximum(rolloff * rolloff, 0.1)
-        hit &= np.logical_and.reduce(tone_energy >= self._tone_floor[tones], axis=1)
-        twist = tone_energy[:, 0] / tone_energy[:, 1] * self._twist_scale[tones[:, 0], tones[:, 1]]
-        hit &= (twist <= self._normal_twist) & (twist * self._reverse_twist >= 1.0)
-        window_energy = self._window_block_counts @ energy[rows, chans]  # blocks count 1, 2, .., 2, 1 times
-        needed = self._min_share + self._offset_share * np.add.reduce(off, axis=1)
-        hit &= np.add.reduce(tone_energy, axis=1) >= needed * window_energy
-        tones = tones[hit]
-        return ends[hit], chans[hit], tones[:, 0] + 4 * (tones[:, 1] - 4)
+        """Which candidates of ``run`` (``(windows, k)`` for ``k`` channels, whose block bins are
+        ``bins``: the call's blocks and ``BLOCK_HISTORY`` before) hold one steady digit on
+        frequency, given each candidate's filtered ``energy``: ``(windows, k)`` bool, and the
+        strongest bin of each group in each window as a one-hot ``(windows, 2, 4, k)``.
+
+        Channels are the last, contiguous axis of every array: each step is one operation over
+        all candidates, groups and bins together."""
+        # The windows' bins: (windows seen, group, bin, real/imaginary part, k).
+        y = _over_runs(np.add, bins.reshape(len(bins), 2, 4, 2, run.shape[1]), WINDOW_BLOCKS)
+        squares = y * y
+        power = squares[:, :, :, 0] + squares[:, :, :, 1]  # (seen, group, bin, k)
+        tone_power = np.maximum.reduce(power, axis=2)  # (seen, group, k)
+        strongest = power == tone_power[:, :, None]
+        # The same digit strongest in every window of the candidate.
+        same = np.logical_and.reduce(strongest[1:] == strongest[:-1], axis=(1, 2))
+        hit = run & _over_runs(np.logical_and, same, CONFIRM_WINDOWS - 1)
+        # Both tones hold their level.
+        level = tone_power[:, 0] + tone_power[:, 1]
+        hit &= (_over_runs(np.minimum, level, CONFIRM_WINDOWS)
+                >= self._min_stability * _over_runs(np.maximum, level, CONFIRM_WINDOWS))
+        # Frequency offsets: the phase advance of each tone from one window to the next, summed
+        # over the candidate's steps.
+        tone = np.add.reduce(y * strongest[:, :, :, None], axis=2)  # (seen, group, part, k)
+        phase = np.arctan2(tone[:, :, 1], tone[:, :, 0])
+        steps = phase[1:] - phase[:-1]
+        steps += np.pi
+        np.remainder(steps, 2.0 * np.pi, out=steps)
+        steps -= np.pi  # rad per block, in [-pi, pi)
+        turned = np.abs(_over_runs(np.add, steps, CONFIRM_WINDOWS - 1))  # (windows, group, k)
+        last = strongest[CONFIRM_WINDOWS - 1:]  # the candidates' digits
+        per_tone = np.add.reduce(self._tone_table * last[:, :, :, None], axis=2)  # (windows, group, 2, k)
+        off = turned * per_tone[:, :, 0]  # as fractions of the tolerance
+        hit &= np.maximum(off[:, 0], off[:, 1]) <= 1.0
+        # Tone energies corrected for the window's roll-off at that offset: sinc(turn * W/2)^2
+        # for a turn per step over a window of W blocks.
+        half = turned * self._half_window_turn
+        half += 1e-9
+        rolloff = np.sin(half)
+        rolloff /= half
+        rolloff *= rolloff
+        tone_energy = _over_runs(np.add, tone_power, CONFIRM_WINDOWS)
+        tone_energy /= np.maximum(rolloff, MIN_ROLLOFF, out=rolloff)
+        unweighted = tone_energy * per_tone[:, :, 1]
+        row, col = unweighted[:, 0], unweighted[:, 1]
+        hit &= np.minimum(row, col) >= self._tone_floor
+        hit &= (row <= self._normal_twist * col) & (col <= self._reverse_twist * row)
+        needed = self._min_share + self._offset_share * (off[:, 0] + off[:, 1])
+        hit &= tone_energy[:, 0] + tone_energy[:, 1] >= needed * energy
+        return hit, last
+
+
+def _over_runs(ufunc, rows: np.ndarray, width: int) -> np.ndarray:
+    """``ufunc`` over every ``width`` consecutive rows of ``rows``: ``len(rows) - width + 1`` rows."""
+    count = len(rows) - width + 1
+    out = rows[:count]
+    for back in range(1, width):
+        out = ufunc(out, rows[back:back + count])
+    return out
 
 
 def decode(samples: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> str:
