@@ -52,11 +52,13 @@ How does it work?
        row) is reported; the channel then holds the digit until the next pause.
 
     Per-sample work is array work over all channels together, a few dozen numpy operations
-    per call whatever the number of channels; stage 3 runs only when some channel has a
-    candidate, on the candidates alone. Audio is analysed ``BATCH_BLOCKS`` blocks (40 ms) at a
-    time, so with 20 ms frames every other call does the work and the fixed cost per call is
-    paid half as often; a digit is reported at most 20 ms later for it (its ``sample`` is
-    unchanged: where the confirming window ended).
+    per call whatever the number of channels. Stage 3 runs only when some channel has a
+    candidate, on the channels that can report one: their windows are examined together, one
+    array operation per step for all windows, candidates and tones, with the channels as the
+    last axis. Audio is analysed ``BATCH_BLOCKS`` blocks (80 ms) at a time, so with 20 ms
+    frames one call in four does the work and the fixed cost of the numpy operations is paid
+    once per 80 ms; a digit is reported at most 60 ms later for it (its ``sample`` is
+    unchanged: where the confirming window ended), well inside what a caller notices.
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ from hotline.dsp.tones import DTMF_COL_HZ, DTMF_KEYS, DTMF_ROW_HZ
 from hotline.errors import HotlineError
 
 BLOCK_MS = 10  # the DFT bank's block; windows follow at this step
-BATCH_BLOCKS = 4  # audio is analysed 40 ms at a time: with 20 ms frames every other call does the
-# work, so the fixed cost of a call is paid once per 40 ms; a digit is reported at most 20 ms
+BATCH_BLOCKS = 8  # audio is analysed 80 ms at a time: with 20 ms frames every fourth call does the
+# work, so the fixed cost of a call is paid once per 80 ms; a digit is reported at most 60 ms
 # after the 40 ms of tone that confirm it
 WINDOW_BLOCKS = 2  # a window is 20 ms
 CONFIRM_WINDOWS = 3  # valid windows in a row that make a candidate: 20 + 2 * 10 = 40 ms
@@ -139,8 +141,8 @@ class _Ring:
         return self.buf[self.pos - rows - self.keep:self.pos]
 
     def clear(self, channel: int) -> None:
-        """Forget the kept rows of ``channel`` (the last axis)."""
-        self.buf[self.pos - self.keep:self.pos, ..., channel] = 0
+        """Forget the kept rows of ``channel`` (the axis after the rows)."""
+        self.buf[self.pos - self.keep:self.pos, channel] = 0
 
 
 class DtmfReceiver:
@@ -165,8 +167,7 @@ class DtmfReceiver:
         # bin's power its tone's share of the window's filtered energy.
         prefilter = 4.0 * np.sin(np.pi * PREFILTER_LAG * np.asarray(BINS_HZ) / self.sample_rate) ** 2
         self._bin_weight = prefilter * 2.0 / self._window
-        self._bank = DftBank(BINS_HZ, block, self.sample_rate, gains=np.sqrt(self._bin_weight), dc_free=True,
-                             interleaved=True)
+        self._bank = DftBank(BINS_HZ, block, self.sample_rate, gains=np.sqrt(self._bin_weight), dc_free=True)
         self._min_power = (sine_peak(MIN_TONE_LEVEL_DBM0) * self._window / 2.0) ** 2  # unweighted
         # A block's bin sees half the window's samples, so a quarter of a window bin's power;
         # the peaks of a window's two blocks add up to half of it.
@@ -187,7 +188,9 @@ class DtmfReceiver:
         max_turn = (2.0 * np.pi * np.asarray(BINS_HZ) * FREQ_TOLERANCE_PCT / 100.0
                     * block / self.sample_rate * (CONFIRM_WINDOWS - 1))
         table = np.stack([1.0 / max_turn, 1.0 / self._bin_weight], axis=1)  # (bin, kind)
-        self._tone_table = table.reshape(2, 4, 2, 1).astype(np.float32)  # (group, bin, kind, 1)
+        codes = np.arange(len(DIGITS_BY_CODE))  # row + 4 * column
+        self._tone_table = np.stack([table[codes % 4], table[4 + codes // 4]],  # (code, group, kind)
+                                    axis=1).astype(np.float32)
         # The phase a tone turns over half a window, from the turn summed over the steps.
         self._half_window_turn = np.float32(WINDOW_BLOCKS / 2.0 / (CONFIRM_WINDOWS - 1))
         self._offset_share = self._offset_penalty * FREQ_TOLERANCE_PCT  # per tolerance, summed
@@ -196,11 +199,10 @@ class DtmfReceiver:
         self._carry = np.zeros((channels, self._batch), np.int16)  # samples not analysed yet
         self._carry_len = 0
         self._blocks_done = 0  # blocks analysed; the same for every channel
-        capacity = RING_CALLS * 4  # 4 blocks: a call of 40 ms
-        self._bins = _Ring(BLOCK_HISTORY, (2 * BIN_COUNT, channels), np.float32, capacity)
+        capacity = RING_CALLS * BATCH_BLOCKS
+        self._bins = _Ring(BLOCK_HISTORY, (channels, 2 * BIN_COUNT), np.float32, capacity)
         self._energy = _Ring(BLOCK_HISTORY, (channels,), np.float32, capacity)  # per block, scaled
-        self._row_peak = _Ring(1, (channels,), np.float32, capacity)  # per block
-        self._col_peak = _Ring(1, (channels,), np.float32, capacity)
+        self._peaks = _Ring(1, (channels, 2), np.float32, capacity)  # per block: row, column
         self._valid = _Ring(WINDOW_HISTORY, (channels,), bool, capacity)  # per window
         self._held = np.zeros(channels, bool)  # a digit was reported and no pause came since
         self._any_held = False
@@ -210,7 +212,7 @@ class DtmfReceiver:
         """Forget ``channel``'s past, for a channel that starts a new call."""
         check_channel(channel, self.channels)
         self._carry[channel] = 0
-        for ring in (self._bins, self._energy, self._row_peak, self._col_peak, self._valid):
+        for ring in (self._bins, self._energy, self._peaks, self._valid):
             ring.clear(channel)
         self._held[channel] = False
 
@@ -250,8 +252,8 @@ class DtmfReceiver:
         block_sum[:PREFILTER_LAG] = 0.0
         samples = np.zeros((c, n), np.float32)
         filtered = np.zeros((c, n), np.float32)
-        squares = np.zeros((blocks, 2 * BIN_COUNT, c), np.float32)
-        power = np.zeros((blocks, BIN_COUNT, c), np.float32)
+        squares = np.zeros((blocks, c, 2 * BIN_COUNT), np.float32)
+        power = np.zeros((blocks, c, BIN_COUNT), np.float32)
         # The filtered energy of each candidate ending in this call, from its blocks' energies
         # (the call's and BLOCK_HISTORY before): a block counts once per window it is in, and
         # the energy scale is undone.
@@ -261,27 +263,24 @@ class DtmfReceiver:
             candidate_energy[window, window:window + len(counts)] = counts
         work = {
             "samples": samples,
-            "filtered": filtered,
             "block_sum": block_sum,
             "squares": squares,
             "power": power,
+            "tones": np.zeros((blocks, c, 2), np.float32),
             "window_energy": np.zeros((blocks, c), np.float32),
-            "row_tone": np.zeros((blocks, c), np.float32),
-            "col_tone": np.zeros((blocks, c), np.float32),
             "candidate_energy": candidate_energy,
-            # Views, made once: the bank's input (blocks, block, channels), the flat arrays of
+            # Views, made once: the bank's input (blocks, channels, block), the flat arrays of
             # the pre-filter, the filtered blocks (blocks, channels, block), the squared bins'
-            # real and imaginary parts, the power of the row and column bins.
-            "bank_in": samples.reshape(c, blocks, self._block).transpose(1, 2, 0),
+            # real and imaginary parts, the power of each group's bins.
+            "bank_in": self._bank.blocks_view(samples),
             "flat_ahead": samples.reshape(-1)[PREFILTER_LAG:],
             "flat_behind": samples.reshape(-1)[:-PREFILTER_LAG],
             "flat_filtered": filtered.reshape(-1),
             "filtered_ahead": filtered.reshape(-1)[PREFILTER_LAG:],
-            "filtered_blocks": filtered.reshape(c, blocks, self._block).transpose(1, 0, 2),
-            "real": squares[:, 0::2],
-            "imag": squares[:, 1::2],
-            "rows": power[:, :4],
-            "cols": power[:, 4:],
+            "filtered_blocks": self._bank.blocks_view(filtered),
+            "real": squares[:, :, 0::2],
+            "imag": squares[:, :, 1::2],
+            "bin_power": [power.reshape(blocks, c, 2, 4)[:, :, :, b] for b in range(4)],
         }
         if len(self._work) >= 4:
             self._work.clear()
@@ -292,25 +291,27 @@ class DtmfReceiver:
         """Stages 1-4 of the module docs for the ``blocks`` blocks in ``work["samples"]``."""
 
         # 1. Block bins, and the filtered energy of each block and window (scaled).
-        bins = self._bins.advance(blocks)  # (BLOCK_HISTORY + blocks, 16, channels)
+        bins = self._bins.advance(blocks)  # (BLOCK_HISTORY + blocks, channels, 16)
         new_bins = bins[BLOCK_HISTORY:]
-        np.matmul(self._bank.matrices(self._blocks_done, blocks), work["bank_in"], out=new_bins)
+        np.matmul(work["bank_in"], self._bank.matrices(self._blocks_done, blocks), out=new_bins)
+        filtered = work["flat_filtered"]
         np.subtract(work["flat_ahead"], work["flat_behind"], out=work["filtered_ahead"])
-        np.square(work["flat_filtered"], out=work["flat_filtered"])
+        np.multiply(filtered, filtered, out=filtered)
         energy = self._energy.advance(blocks)  # (BLOCK_HISTORY + blocks, channels)
         np.matmul(work["filtered_blocks"], work["block_sum"], out=energy[BLOCK_HISTORY:])
         window_energy = np.add(energy[BLOCK_HISTORY - 1:-1], energy[BLOCK_HISTORY:],
                                out=work["window_energy"])
 
         # 2. The strongest bin of each group in each block; validity of the windows.
-        np.square(new_bins, out=work["squares"])  # rows: re0, im0, re1, im1, ...
+        np.multiply(new_bins, new_bins, out=work["squares"])  # re0, im0, re1, im1, ... per channel
         np.add(work["real"], work["imag"], out=work["power"])
-        row_peak = self._row_peak.advance(blocks)  # (1 + blocks, channels)
-        col_peak = self._col_peak.advance(blocks)
-        np.maximum.reduce(work["rows"], axis=1, out=row_peak[1:])
-        np.maximum.reduce(work["cols"], axis=1, out=col_peak[1:])
-        row_tone = np.add(row_peak[:-1], row_peak[1:], out=work["row_tone"])  # per window
-        col_tone = np.add(col_peak[:-1], col_peak[1:], out=work["col_tone"])
+        peaks = self._peaks.advance(blocks)  # (1 + blocks, channels, group)
+        bin_power = work["bin_power"]  # each the power of one bin of each group
+        np.maximum(bin_power[0], bin_power[1], out=peaks[1:])
+        np.maximum(peaks[1:], bin_power[2], out=peaks[1:])
+        np.maximum(peaks[1:], bin_power[3], out=peaks[1:])
+        tones = np.add(peaks[:-1], peaks[1:], out=work["tones"])  # per window
+        row_tone, col_tone = tones[:, :, 0], tones[:, :, 1]
         valid_rows = self._valid.advance(blocks)  # (WINDOW_HISTORY + blocks, channels)
         valid = valid_rows[WINDOW_HISTORY:]
         np.greater(row_tone + col_tone, window_energy, out=valid)
@@ -338,28 +339,25 @@ class DtmfReceiver:
         """Stage 3 and 4 for the candidates ``run`` and pauses ``pause`` (both ``(windows,
         channels)``) of this call; keeps the held state."""
         paused = np.logical_or.reduce(pause, axis=0)
-        # Only a channel armed when the call began, or by a pause in it, can report a digit.
-        chans = np.flatnonzero(np.logical_or.reduce(run, axis=0) & (paused | ~self._held))
+        # Only a channel armed when the call began (not held), or by a pause in it, can report.
+        chans = np.flatnonzero(np.logical_or.reduce(run, axis=0) & (paused >= self._held))
         held = self._held[chans]
-        self._held &= ~paused
+        np.greater(self._held, paused, out=self._held)
         events = []
         if len(chans):
-            # (np.take keeps the channels the last, contiguous axis; indexing would not.)
-            hits, digits = self._confirm(np.take(run, chans, axis=1), np.take(bins, chans, axis=2),
-                                         candidate_energy @ np.take(energy, chans, axis=1))
+            hits, codes = self._confirm(run[:, chans], bins[:, chans], candidate_energy @ energy[:, chans])
             report = np.empty_like(hits)
-            for window, window_pause in enumerate(np.take(pause, chans, axis=1)):
+            for window, window_pause in enumerate(pause[:, chans]):
                 np.greater(held, window_pause, out=held)  # a pause releases the digit held
                 np.greater(hits[window], held, out=report[window])
                 held |= hits[window]
             self._held[chans] = held
             windows, picks = np.nonzero(report)  # in time order
-            if len(windows):
-                first_sample = self._blocks_done * self._block - 1
-                for window, channel, (row, col) in zip(windows.tolist(), chans[picks].tolist(),
-                                                       digits[windows, :, :, picks].argmax(axis=2).tolist()):
-                    sample = first_sample + (window + 1) * self._block
-                    events.append(DtmfEvent(channel, DIGITS_BY_CODE[row + 4 * col], sample))
+            first_sample = self._blocks_done * self._block - 1  # the sample before the call's
+            for window, channel, code in zip(windows.tolist(), chans[picks].tolist(),
+                                             codes[windows, picks].tolist()):
+                sample = first_sample + (window + 1) * self._block  # the end of the window
+                events.append(DtmfEvent(channel, DIGITS_BY_CODE[code], sample))
         self._any_held = bool(np.count_nonzero(self._held))
         return events
 
@@ -367,36 +365,32 @@ class DtmfReceiver:
         """Which candidates of ``run`` (``(windows, k)`` for ``k`` channels, whose block bins are
         ``bins``: the call's blocks and ``BLOCK_HISTORY`` before) hold one steady digit on
         frequency, given each candidate's filtered ``energy``: ``(windows, k)`` bool, and the
-        strongest bin of each group in each window as a one-hot ``(windows, 2, 4, k)``.
+        code of the digit strongest in each window (``row + 4 * column``), ``(windows, k)``.
 
-        Channels are the last, contiguous axis of every array: each step is one operation over
-        all candidates, groups and bins together."""
-        # The windows' bins: (windows seen, group, bin, real/imaginary part, k).
-        y = _over_runs(np.add, bins.reshape(len(bins), 2, 4, 2, run.shape[1]), WINDOW_BLOCKS)
+        Each step is one array operation over all candidates of all channels."""
+        y = _over_runs(np.add, bins, WINDOW_BLOCKS)  # (seen, k, 16): the windows' bins, re/im
         squares = y * y
-        power = squares[:, :, :, 0] + squares[:, :, :, 1]  # (seen, group, bin, k)
-        tone_power = np.maximum.reduce(power, axis=2)  # (seen, group, k)
-        strongest = power == tone_power[:, :, None]
+        power = squares[:, :, 0::2] + squares[:, :, 1::2]  # (seen, k, bin)
+        strongest = power.reshape(power.shape[:2] + (2, 4)).argmax(axis=3)  # (seen, k, group)
+        pick = np.arange(0, 4 * strongest.size, 4).reshape(strongest.shape) + strongest
+        tone_power = np.take(power, pick)  # (seen, k, group)
+        tone = np.take(y.view(np.complex64), pick)
+        code = strongest[:, :, 0] + 4 * strongest[:, :, 1]
         # The same digit strongest in every window of the candidate.
-        same = np.logical_and.reduce(strongest[1:] == strongest[:-1], axis=(1, 2))
-        hit = run & _over_runs(np.logical_and, same, CONFIRM_WINDOWS - 1)
+        hit = run & _over_runs(np.logical_and, code[1:] == code[:-1], CONFIRM_WINDOWS - 1)
         # Both tones hold their level.
-        level = tone_power[:, 0] + tone_power[:, 1]
+        level = tone_power[:, :, 0] + tone_power[:, :, 1]
         hit &= (_over_runs(np.minimum, level, CONFIRM_WINDOWS)
                 >= self._min_stability * _over_runs(np.maximum, level, CONFIRM_WINDOWS))
         # Frequency offsets: the phase advance of each tone from one window to the next, summed
         # over the candidate's steps.
-        tone = np.add.reduce(y * strongest[:, :, :, None], axis=2)  # (seen, group, part, k)
-        phase = np.arctan2(tone[:, :, 1], tone[:, :, 0])
-        steps = phase[1:] - phase[:-1]
-        steps += np.pi
-        np.remainder(steps, 2.0 * np.pi, out=steps)
-        steps -= np.pi  # rad per block, in [-pi, pi)
-        turned = np.abs(_over_runs(np.add, steps, CONFIRM_WINDOWS - 1))  # (windows, group, k)
-        last = strongest[CONFIRM_WINDOWS - 1:]  # the candidates' digits
-        per_tone = np.add.reduce(self._tone_table * last[:, :, :, None], axis=2)  # (windows, group, 2, k)
-        off = turned * per_tone[:, :, 0]  # as fractions of the tolerance
-        hit &= np.maximum(off[:, 0], off[:, 1]) <= 1.0
+        turn = tone[1:] * tone[:-1].conj()
+        steps = np.arctan2(turn.imag, turn.real)  # (seen - 1, k, group), rad per block
+        turned = np.abs(_over_runs(np.add, steps, CONFIRM_WINDOWS - 1))  # (windows, k, group)
+        last = code[CONFIRM_WINDOWS - 1:]  # the candidates' digits
+        per_tone = self._tone_table[last]  # (windows, k, group, kind)
+        off = turned * per_tone[:, :, :, 0]  # as fractions of the tolerance
+        hit &= np.maximum(off[:, :, 0], off[:, :, 1]) <= 1.0
         # Tone energies corrected for the window's roll-off at that offset: sinc(turn * W/2)^2
         # for a turn per step over a window of W blocks.
         half = turned * self._half_window_turn
@@ -406,12 +400,12 @@ class DtmfReceiver:
         rolloff *= rolloff
         tone_energy = _over_runs(np.add, tone_power, CONFIRM_WINDOWS)
         tone_energy /= np.maximum(rolloff, MIN_ROLLOFF, out=rolloff)
-        unweighted = tone_energy * per_tone[:, :, 1]
-        row, col = unweighted[:, 0], unweighted[:, 1]
+        unweighted = tone_energy * per_tone[:, :, :, 1]
+        row, col = unweighted[:, :, 0], unweighted[:, :, 1]
         hit &= np.minimum(row, col) >= self._tone_floor
         hit &= (row <= self._normal_twist * col) & (col <= self._reverse_twist * row)
-        needed = self._min_share + self._offset_share * (off[:, 0] + off[:, 1])
-        hit &= tone_energy[:, 0] + tone_energy[:, 1] >= needed * energy
+        needed = self._min_share + self._offset_share * (off[:, :, 0] + off[:, :, 1])
+        hit &= tone_energy[:, :, 0] + tone_energy[:, :, 1] >= needed * energy
         return hit, last
 
 

@@ -10,15 +10,15 @@ What does it do?
 
 How does it work?
     The samples of a call, shape ``(channels, blocks * block_len)``, are seen as ``blocks``
-    matrices of shape ``(block_len, channels)`` (a strided view, no copy) and multiplied by
-    ``blocks`` kernels of shape ``(2 * bins, block_len)`` in one stacked matrix product. The
+    matrices of shape ``(channels, block_len)`` (a strided view, no copy) and multiplied by
+    ``blocks`` kernels of shape ``(block_len, 2 * bins)`` in one stacked matrix product. The
     kernel of sub-block ``i`` holds the cosines and sines of the bins rotated by the phase the
     stream has reached at that sub-block. Those rotations repeat: after ``period`` sub-blocks
     every bin has turned a whole number of times (``freq * block_len * period / sample_rate``
     is an integer; for integer frequencies at 8 kHz and 40-sample sub-blocks, 200 sub-blocks or
-    one second), so all kernels are computed once, in ``__init__``. Rows ``0..bins-1`` of the
-    result are the real parts, rows ``bins..2*bins-1`` the imaginary parts (or, on request,
-    real and imaginary parts alternate).
+    one second), so all kernels are computed once, in ``__init__``. The result has shape
+    ``(blocks, channels, 2 * bins)`` with real and imaginary parts alternating, bin by bin: its
+    ``view(np.complex64)`` is the ``(blocks, channels, bins)`` complex bins.
 """
 
 from fractions import Fraction
@@ -36,11 +36,9 @@ class DftBank:
     to the start of the stream; all channels in one matrix product. ``gains`` (one per bin,
     default 1) scale the bins, so that a caller's calibration costs nothing per sample. With
     ``dc_free``, each kernel has its mean removed: a DC offset then leaks into no bin (a tone's
-    bin changes by well under 1 %). With ``interleaved``, the rows of the result alternate real
-    and imaginary parts, bin by bin, so that a float32 row pair reads as one complex64."""
+    bin changes by well under 1 %)."""
 
-    def __init__(self, freqs_hz, block_len: int, sample_rate: int, gains=None, dc_free: bool = False,
-                 interleaved: bool = False):
+    def __init__(self, freqs_hz, block_len: int, sample_rate: int, gains=None, dc_free: bool = False):
         self.freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
         self.bins = len(self.freqs_hz)
         self.block_len = int(block_len)
@@ -55,7 +53,6 @@ class DftBank:
             kernel *= np.asarray(gains, dtype=np.float64)[:, None]
         self._kernel = kernel
         self._block_advance = omega * self.block_len  # rad per sub-block
-        self.interleaved = interleaved
         turns = [Fraction(float(f)).limit_denominator(10 ** 6) * self.block_len / self.sample_rate
                  for f in self.freqs_hz]
         period = lcm(*(t.denominator for t in turns))
@@ -63,18 +60,16 @@ class DftBank:
         self._table = None if self.period is None else self._rotated(np.arange(self.period + SPARE_BLOCKS))
 
     def _rotated(self, index: np.ndarray) -> np.ndarray:
-        """Kernels of the sub-blocks ``index``, shape ``(len(index), 2*bins, block_len)``, float32."""
+        """Kernels of the sub-blocks ``index``, shape ``(len(index), block_len, 2*bins)``, float32."""
         phase = np.remainder(self._block_advance[None, :] * index[:, None].astype(np.float64), TWO_PI)
-        rotated = np.exp(-1j * phase)[:, :, None] * self._kernel[None, :, :]
-        if self.interleaved:  # (blocks, bins, 2, block_len) -> rows re0, im0, re1, im1, ...
-            parts = np.stack([rotated.real, rotated.imag], axis=2)
-        else:  # rows re0, re1, ..., im0, im1, ...
-            parts = np.stack([rotated.real, rotated.imag], axis=1)
-        return parts.reshape(len(index), 2 * self.bins, self.block_len).astype(np.float32)
+        rotated = np.exp(-1j * phase)[:, :, None] * self._kernel[None, :, :]  # (blocks, bins, block_len)
+        parts = np.stack([rotated.real, rotated.imag], axis=2)  # (blocks, bins, re/im, block_len)
+        return np.ascontiguousarray(parts.reshape(len(index), 2 * self.bins, self.block_len)
+                                    .transpose(0, 2, 1), dtype=np.float32)
 
     def matrices(self, first_block: int, blocks: int) -> np.ndarray:
         """The kernels of sub-blocks ``first_block .. first_block + blocks - 1`` (counted from the
-        start of the stream), shape ``(blocks, 2*bins, block_len)``, float32."""
+        start of the stream), shape ``(blocks, block_len, 2*bins)``, float32."""
         if self.period is None:
             return self._rotated(first_block + np.arange(blocks))
         start = first_block % self.period
@@ -86,12 +81,15 @@ class DftBank:
         """Bins of the float32 samples ``x`` (``(channels, blocks*block_len)``, C-contiguous),
         whose first sample is sample ``first_block * block_len`` of the stream.
 
-        Returns ``(blocks, 2*bins, channels)`` float32 (written into ``out`` if given): real
-        parts in the first ``bins`` rows, imaginary parts in the next ``bins`` (or, interleaved,
-        real and imaginary parts alternating).
+        Returns ``(blocks, channels, 2*bins)`` float32 (written into ``out`` if given), real and
+        imaginary parts alternating.
         """
         channels, n = x.shape
         blocks = n // self.block_len
-        # (blocks, block_len, channels): a strided view the matrix product reads in place.
-        samples = x.reshape(channels, blocks, self.block_len).transpose(1, 2, 0)
-        return np.matmul(self.matrices(first_block, blocks), samples, out=out)
+        return np.matmul(self.blocks_view(x), self.matrices(first_block, blocks), out=out)
+
+    def blocks_view(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (``(channels, blocks*block_len)``) as ``(blocks, channels, block_len)``: a strided
+        view the matrix product reads in place."""
+        channels, n = x.shape
+        return x.reshape(channels, n // self.block_len, self.block_len).transpose(1, 0, 2)
