@@ -188,6 +188,7 @@ class DtmfReceiver:
         max_turn = (2.0 * np.pi * np.asarray(BINS_HZ) * FREQ_TOLERANCE_PCT / 100.0
                     * block / self.sample_rate * (CONFIRM_WINDOWS - 1))
         table = np.stack([1.0 / max_turn, 1.0 / self._bin_weight], axis=1)  # (bin, kind)
+        self._digits = np.array(list(DIGITS_BY_CODE))  # by code
         codes = np.arange(len(DIGITS_BY_CODE))  # row + 4 * column
         self._tone_table = np.stack([table[codes % 4], table[4 + codes // 4]],  # (code, group, kind)
                                     axis=1).astype(np.float32)
@@ -340,12 +341,15 @@ class DtmfReceiver:
         channels)``) of this call; keeps the held state."""
         paused = np.logical_or.reduce(pause, axis=0)
         # Only a channel armed when the call began (not held), or by a pause in it, can report.
-        chans = np.flatnonzero(np.logical_or.reduce(run, axis=0) & (paused >= self._held))
+        chans = np.nonzero(np.logical_or.reduce(run, axis=0) & (paused >= self._held))[0]
         held = self._held[chans]
         np.greater(self._held, paused, out=self._held)
         events = []
         if len(chans):
-            hits, codes = self._confirm(run[:, chans], bins[:, chans], candidate_energy @ energy[:, chans])
+            # (np.take along the channel axis copies each channel's bins as one piece, and keeps
+            # the result C-contiguous, as the complex view of the bins needs.)
+            hits, codes = self._confirm(run[:, chans], np.take(bins, chans, axis=1),
+                                        candidate_energy @ energy[:, chans])
             report = np.empty_like(hits)
             for window, window_pause in enumerate(pause[:, chans]):
                 np.greater(held, window_pause, out=held)  # a pause releases the digit held
@@ -353,11 +357,11 @@ class DtmfReceiver:
                 held |= hits[window]
             self._held[chans] = held
             windows, picks = np.nonzero(report)  # in time order
-            first_sample = self._blocks_done * self._block - 1  # the sample before the call's
-            for window, channel, code in zip(windows.tolist(), chans[picks].tolist(),
-                                             codes[windows, picks].tolist()):
-                sample = first_sample + (window + 1) * self._block  # the end of the window
-                events.append(DtmfEvent(channel, DIGITS_BY_CODE[code], sample))
+            if len(windows):
+                samples = (self._blocks_done + 1 + windows) * self._block - 1  # the windows' ends
+                events = list(map(DtmfEvent._make, zip(chans[picks].tolist(),
+                                                       self._digits[codes[windows, picks]].tolist(),
+                                                       samples.tolist())))
         self._any_held = bool(np.count_nonzero(self._held))
         return events
 
