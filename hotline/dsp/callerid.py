@@ -373,13 +373,55 @@ class FskCallerIdResult:
     shift_hz: int = 0
 
 
+def _ring_read(ring: np.ndarray, rows, start: int, stop: int) -> np.ndarray:
+    """Columns ``start`` to ``stop`` (absolute, taken modulo the ring's width) of ``rows`` of ``ring``."""
+    size = ring.shape[1]
+    a, b = start % size, (stop - 1) % size + 1
+    if a < b:
+        return ring[rows, a:b]
+    return np.concatenate([ring[rows, a:], ring[rows, :b]], axis=-1)
+
+
+def _ring_write(ring: np.ndarray, rows, start: int, values: np.ndarray) -> None:
+    """Store ``values`` in ``rows`` of ``ring`` from absolute column ``start`` on (modulo its width)."""
+    size = ring.shape[1]
+    a = start % size
+    first = min(values.shape[1], size - a)
+    ring[rows, a:a + first] = values[:, :first]
+    if first < values.shape[1]:
+        ring[rows, :values.shape[1] - first] = values[:, first:]
+
+
+def _mark_run_ends(soft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``soft``: the marks before its first tick that is no mark, and after its last
+    (both the row's length when every tick is a mark)."""
+    m, n = soft.shape
+    broken = np.ones((m, n + 2), bool)  # ticks that break a mark run, between two sentinels that do
+    np.less_equal(soft, MARK_THRESHOLD, out=broken[:, 1:n + 1])
+    return broken[:, 1:].argmax(axis=1), broken[:, n::-1].argmax(axis=1)
+
+
+def _trailing_marks(soft: np.ndarray) -> np.ndarray:
+    """Per row of ``soft``: the marks after its last tick that is no mark (its length if none)."""
+    m, n = soft.shape
+    broken = np.ones((m, n + 1), bool)
+    np.less_equal(soft, MARK_THRESHOLD, out=broken[:, 1:])
+    return broken[:, ::-1].argmax(axis=1)
+
+
+_BEFORE_AND_AT = np.array([-1, 0])  # a start edge's tick and the one before it
+
+
 class _Scan:
-    """What the character reader needs of one chunk: the busy rows' soft values, levels and clocks."""
+    """What the character reader needs of one chunk: the live rows' soft values (also flat),
+    levels, bit-centre offsets of the nominal clock phase, and the next space at or after each
+    column (flat, ``width + 1`` columns a row, the last one meaning none)."""
 
-    __slots__ = ("work", "flat", "level", "centres")
+    __slots__ = ("work", "flat", "width", "level", "centres", "next_space")
 
-    def __init__(self, work: np.ndarray, level: np.ndarray, centres: np.ndarray):
-        self.work, self.flat, self.level, self.centres = work, work.ravel(), level, centres
+    def __init__(self, work: np.ndarray, level: np.ndarray, centres: np.ndarray, next_space: np.ndarray):
+        self.work, self.flat, self.width = work, work.ravel(), work.shape[1]
+        self.level, self.centres, self.next_space = level, centres, next_space.ravel()
 
 
 class FskCallerIdReceiver:
@@ -402,7 +444,7 @@ class FskCallerIdReceiver:
         self.standard = fsk_standard(standard)
         self.sample_rate = int(sample_rate)
         self.require_seizure = require_seizure
-        self._front = FskFrontEnd(self.channels, self.standard, self.sample_rate)
+        self._front = FskFrontEnd(self.standard, self.sample_rate)
         # Everything below the front end counts in ticks of `decimation` samples.
         d = self._decimation = self._front.decimation
         self._delay = self._front.delay  # samples
@@ -430,14 +472,15 @@ class FskCallerIdReceiver:
         # When screening finds a mark, the line is demodulated from this far back (ticks): enough
         # for the seizure behind the mark run.
         self._prime = self._lookback + self._min_mark + self._history
-        self._audio_size = 1 << int(np.ceil(np.log2((self._prime + self._chunk) * d + SCREEN_SAMPLES)))
+        self._columns = np.arange(max(self.channels, self._chunk + self._history) + 1, dtype=np.int32)
+        # The audio kept per line: what priming and the front end read back, and the screen's stretches.
+        look_back = max(SCREEN_SAMPLES, self._front.history)
+        self._audio_size = 1 << int(np.ceil(np.log2((self._prime + self._chunk) * d + look_back)))
         k = np.arange(SCREEN_SAMPLES)
         w = 2.0 * np.pi * SCREEN_HZ / self.sample_rate
         self._screen_oscillator = np.stack([np.cos(w * k), np.sin(w * k)], axis=1).astype(np.float32)
         self._gate = np.float32(rms_for(GATE_DBM0) ** 2)
-        self._weights = (1 << np.arange(8)).astype(np.int64)  # data bits, least significant first
-        self._known_type = np.zeros(256, bool)
-        self._known_type[list(MESSAGE_TYPES)] = True
+        self._known_type = [octet in MESSAGE_TYPES for octet in range(256)]
         self._ticks = 0  # ticks heard so far
         c = self.channels
         self._pending = np.zeros((c, d), np.int16)  # samples short of a whole tick, for the next call
@@ -453,12 +496,14 @@ class FskCallerIdReceiver:
         self._run = np.zeros(c, np.int64)  # mark run (ticks, capped) at the end of the last chunk
         self._period = np.full(c, bit)  # bit period of the message in progress, ticks
         self._level = np.zeros(c, np.float32)  # soft value halfway between its mark and space
-        self._buffer = np.zeros((c, MAX_BODY_BYTES + 3), np.uint8)
-        self._count = np.zeros(c, np.int64)
-        self._framing = np.zeros(c, bool)
         self._seized = np.zeros(c, bool)  # the message in progress followed a channel seizure
-        self._swing = np.zeros(c)  # sum of the soft values' distance from the level at the bit centres
-        self._start = np.zeros(c, np.int64)  # sample where the message in progress began
+        # The message in progress, per channel, as plain Python values: the reader updates them
+        # one character at a time.
+        self._bytes = [bytearray() for _ in range(c)]  # its first MAX_BODY_BYTES + 3 bytes
+        self._count = [0] * c  # bytes received
+        self._framing = [False] * c  # a stop bit was missing
+        self._swing = [0.0] * c  # sum of the soft values' distance from the level at the bit centres
+        self._start = [0] * c  # sample where it began
 
     def reset(self, channel: int) -> None:
         """Forget everything heard on ``channel`` (a message in progress is dropped)."""
@@ -470,7 +515,6 @@ class FskCallerIdReceiver:
         self._full[channel] = False
         self._screen_run[channel] = 0
         self._ring[channel] = 0
-        self._front.clear([channel])
 
     def process(self, frames: np.ndarray) -> list[FskCallerIdResult]:
         """Hear one block of every channel; the results completed in it, in time order."""
@@ -493,19 +537,10 @@ class FskCallerIdReceiver:
     # Cursors are kept absolute between chunks, relative inside a scan.
 
     def _ring_read(self, rows, start: int, stop: int) -> np.ndarray:
-        size = self._ring_size
-        a, b = start % size, (stop - 1) % size + 1
-        if a < b:
-            return self._ring[rows, a:b]
-        return np.concatenate([self._ring[rows, a:], self._ring[rows, :b]], axis=-1)
+        return _ring_read(self._ring, rows, start, stop)
 
     def _ring_write(self, rows, start: int, values: np.ndarray) -> None:
-        size = self._ring_size
-        a = start % size
-        first = min(values.shape[1], size - a)
-        self._ring[rows, a:a + first] = values[:, :first]
-        if first < values.shape[1]:
-            self._ring[rows, :values.shape[1] - first] = values[:, first:]
+        _ring_write(self._ring, rows, start, values)
 
     def _process_chunk(self, x: np.ndarray) -> list[FskCallerIdResult]:
         d = self._decimation
@@ -514,35 +549,39 @@ class FskCallerIdReceiver:
         self._ticks += n
         xf = x.astype(np.float32)
         power = np.einsum("ij,ij->i", xf, xf) / np.float32(x.shape[1])
-        quiet = power <= self._gate
-        self._state[(self._state == ARMED) & quiet] = HUNT  # carrier gone before the first byte
-        active = ~quiet | (self._state != HUNT)
-        gone = np.flatnonzero(self._active & ~active)
+        sound = power > self._gate
+        state = self._state
+        state[(state == ARMED) > sound] = HUNT  # carrier gone before the first byte
+        active = sound | (state == MESSAGE)
+        gone = np.greater(self._active, active).nonzero()[0]
         if gone.size:
-            self._front.clear(gone)
             self._ring[gone] = 0
             self._run[gone] = 0
             self._full[gone] = False
             self._screen_run[gone] = 0
             self._audio[gone] = 0
         self._active = active
-        every = active.all()
-        if every or active.any():
-            self._audio_write(slice(None) if every else np.flatnonzero(active), start * d, xf if every else xf[active])
+        lines = active.nonzero()[0]
+        if lines.size == 0:
+            return []
+        self._audio_write(lines, start * d, xf if lines.size == self.channels else xf[lines])
         # A hunting line is only screened for a steady tone; one that holds it is demodulated
         # from far enough back to see its channel seizure.
-        screened = np.flatnonzero(active & ~self._full)
+        full = self._full[lines]
+        screened = lines[~full]
         if screened.size:
             marks = self._screen(screened, start * d, (start + n) * d)
             if marks.size:
                 self._prime_lines(marks, start)
-        rows = np.flatnonzero(active & self._full)
+                full = self._full[lines]
+        rows = lines[full]
         if rows.size == 0:
             return []
         k = self._history
         work = np.empty((rows.size, k + n), np.float32)
         work[:, :k] = self._ring_read(rows, start - k, start)
-        self._front.process(xf if rows.size == self.channels else xf[rows], rows, start * d, out=work[:, k:])
+        self._front.process(self._audio_read(rows, start * d - self._front.history, (start + n) * d), start * d,
+                            out=work[:, k:])
         self._ring_write(rows, start, work[:, k:])
         results = self._scan(rows, work, start - k)
         # Back to screening: hunting, and no mark run going on.
@@ -550,15 +589,10 @@ class FskCallerIdReceiver:
         return results
 
     def _audio_write(self, rows, start: int, x: np.ndarray) -> None:
-        size = self._audio_size
-        a = start % size
-        first = min(x.shape[1], size - a)
-        self._audio[rows, a:a + first] = x[:, :first]
-        if first < x.shape[1]:
-            self._audio[rows, :x.shape[1] - first] = x[:, first:]
+        _ring_write(self._audio, rows, start, x)
 
     def _audio_read(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return self._audio[rows[:, None], np.arange(start, stop) % self._audio_size]
+        return _ring_read(self._audio, rows, start, stop)
 
     def _screen(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Which of ``rows`` now hold a steady tone near ``SCREEN_HZ`` for ``SCREEN_RUN`` stretches.
@@ -572,43 +606,41 @@ class FskCallerIdReceiver:
             return rows[:0]
         x = self._audio_read(rows, first * size, last * size).reshape(rows.size, last - first, size)
         y = x @ self._screen_oscillator
-        tone = (y * y).sum(axis=2)
+        np.multiply(y, y, out=y)
+        tone = y[:, :, 0] + y[:, :, 1]
         energy = np.einsum("rbs,rbs->rb", x, x)
         steady = tone > SCREEN_RATIO * (size / 2.0) * energy
         # Stretches in a row, carried from the last chunk.
         index = np.arange(last - first)
-        broken = np.where(~steady, index, -1 - self._screen_run[rows][:, None])
+        broken = np.where(steady, -1 - self._screen_run[rows][:, None], index)
         np.maximum.accumulate(broken, axis=1, out=broken)
         run = index - broken
         self._screen_run[rows] = run[:, -1]
-        return rows[run.max(axis=1) >= SCREEN_RUN]
+        return rows[np.maximum.reduce(run, axis=1) >= SCREEN_RUN]
 
     def _prime_lines(self, rows: np.ndarray, start: int) -> None:
         """Demodulate ``rows`` over the ``prime`` ticks before tick ``start``: their soft values,
         front-end state and mark runs, as if they had been demodulated all along."""
         d = self._decimation
         first = start - self._prime
-        self._front.clear(rows)
-        soft = self._front.process(self._audio_read(rows, first * d, start * d), rows, first * d)
+        x = self._audio_read(rows, first * d - self._front.history, start * d)
+        x[:, :self._front.history] = 0.0  # demodulated from silence on, as after a line was idle
+        soft = self._front.process(x, first * d)
         self._ring_write(rows, first, soft)
-        broken = soft <= MARK_THRESHOLD
-        trailing = np.where(broken.any(axis=1), np.argmax(broken[:, ::-1], axis=1), soft.shape[1])
-        self._run[rows] = np.minimum(trailing, self._min_mark - 1)
+        self._run[rows] = np.minimum(_trailing_marks(soft), self._min_mark - 1)
         self._full[rows] = True
         self._screen_run[rows] = 0
 
-    def _arming(self, rows: np.ndarray, state: np.ndarray, work: np.ndarray) -> np.ndarray:
-        """Per row, the column where a mark run reaches the arming length (-1: none); updates the runs."""
+    def _arming(self, rows: np.ndarray, state: np.ndarray, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows where a mark run reaches the arming length, and the columns where; updates the runs."""
         k = self._history
         n = work.shape[1] - k
-        broken = work[:, k:] <= MARK_THRESHOLD
-        any_broken = broken.any(axis=1)
-        leading = np.where(any_broken, np.argmax(broken, axis=1), n)
-        trailing = np.where(any_broken, np.argmax(broken[:, ::-1], axis=1), n)
+        leading, trailing = _mark_run_ends(work[:, k:])
         carry = self._run[rows]
-        self._run[rows] = np.minimum(np.where(any_broken, trailing, carry + n), self._min_mark)
-        arms = (state == HUNT) & (carry < self._min_mark) & (carry + leading >= self._min_mark)
-        return np.where(arms, k + self._min_mark - 1 - carry, -1)
+        self._run[rows] = np.minimum(np.where(leading < n, trailing, carry + n), self._min_mark)
+        need = self._min_mark - carry  # mark ticks still missing before the run arms (0: armed already)
+        arming = ((leading >= need) & (need > 0) & (state == HUNT)).nonzero()[0]
+        return arming, need[arming] + (k - 1)
 
     def _arm(self, channels: np.ndarray, columns: np.ndarray, base: int) -> np.ndarray:
         """Which of ``channels``, armed at ``columns``, to read; sets their clock and level.
@@ -616,9 +648,13 @@ class FskCallerIdReceiver:
         The seizure is looked for in the ``lookback`` ticks up to the arming point (a channel
         that was idle has zeros there, which are no seizure).
         """
-        size = self._ring_size
-        ticks = (base + columns + 1)[:, None] - self._lookback + np.arange(self._lookback)
-        period, bits, level = seizure_bit_periods(self._ring[channels[:, None], ticks % size], self._bit)
+        stops = (base + columns + 1).tolist()
+        if len(stops) == 1:
+            soft = _ring_read(self._ring, channels, stops[0] - self._lookback, stops[0])
+        else:
+            soft = np.stack([_ring_read(self._ring, ch, stop - self._lookback, stop)
+                             for ch, stop in zip(channels.tolist(), stops)])
+        period, bits, level = seizure_bit_periods(soft, self._bit)
         ok = (bits >= MIN_SEIZURE_BITS) & (np.abs(period / self._bit - 1) <= MAX_CLOCK_ERROR)
         self._period[channels] = np.where(ok, period, self._bit)
         self._level[channels] = np.where(ok, level, 0.0)
@@ -627,124 +663,134 @@ class FskCallerIdReceiver:
 
     def _scan(self, rows: np.ndarray, work: np.ndarray, base: int) -> list[FskCallerIdResult]:
         state = self._state[rows]
-        arm_at = self._arming(rows, state, work)
-        busy = (state != HUNT) | (arm_at >= 0)
-        sub = np.flatnonzero(busy)
-        if sub.size == 0:
-            return []
-        # Only the busy rows go on: those in a message, armed, or arming in this chunk.
-        channels = rows[sub]
-        work = work[sub] if sub.size < rows.size else work
-        state = state[sub]
-        arm_at = arm_at[sub]
-        cur = np.maximum(self._cursor[channels] - base, 1)
-        wait = self._waiting[channels] - base
-        arming = np.flatnonzero(arm_at >= 0)
+        arming, columns = self._arming(rows, state, work)
         if arming.size:
-            armed = arming[self._arm(channels[arming], arm_at[arming], base)]
-            state[armed] = ARMED
-            cur[armed] = wait[armed] = arm_at[armed]
-        live = np.flatnonzero(state != HUNT)  # a run long enough to arm again cannot start inside this chunk
+            armed = self._arm(rows[arming], columns, base)
+            arming, columns = arming[armed], columns[armed]
+            state[arming] = ARMED
+        # Only the live rows go on: those in a message or armed (a run long enough to arm again
+        # cannot start inside this chunk). A hunting line's cursor is never read.
+        live = (state != HUNT).nonzero()[0]
+        if live.size == 0:
+            return []
+        cursor, waiting = self._cursor[rows], self._waiting[rows]
+        if arming.size:
+            cursor[arming] = waiting[arming] = base + columns
+        if live.size < rows.size:
+            rows, work, state, cursor, waiting = rows[live], work[live], state[live], cursor[live], waiting[live]
+        cursor -= base
+        np.maximum(cursor, 1, out=cursor)
+        waiting -= base
         results = []
-        if live.size:
-            self._read_chunk(work, channels, state, cur, wait, live, base, results)
-        self._state[channels] = state
-        self._cursor[channels] = base + cur
-        self._waiting[channels] = base + wait
+        self._read_chunk(work, rows, state, cursor, waiting, base, results)
         return results
 
-    def _read_chunk(self, work, channels, state, cur, wait, live, base, results) -> None:
-        """Read the characters of rows ``live`` (armed or in a message) in ``work``.
+    def _read_chunk(self, work, channels, state, cur, wait, base, results) -> None:
+        """Read the characters of ``channels`` (armed or in a message) in ``work``, from their cursors.
 
         A character starts at the first space at or after the cursor; after a character the
         cursor is its stop bit, so a start is (nearly always) a crossing into a space. All the
-        crossings after each cursor that leave a whole character in the chunk are read at once
-        (one array pass); following them from character to character, which decides which of
-        them are starts, is a few scalar steps per character. A start that is no crossing is
-        read when met.
+        crossings that leave a whole character in the chunk are read at once (one array pass),
+        each with the first space after its stop bit; following them from character to
+        character, which decides which of them are starts, is a few scalar steps per character.
+        A start that is no crossing is read when met. Updates the channels' state, cursor and
+        wait start.
         """
-        length = work.shape[1]
+        rows, length = work.shape
         last_ready = length - self._need  # a character starting here or earlier is all in the chunk
         # A space: below the level by the threshold; exactly 0 is no carrier at all.
         level = self._level[channels]
         threshold = level - START_THRESHOLD
-        space = (work < threshold[:, None]) & (work != 0)
-        spaces = np.where(space, np.arange(length, dtype=np.int32), np.int32(length))
-        next_space = np.empty((len(channels), length + 1), np.int32)
-        np.minimum.accumulate(spaces[:, ::-1], axis=1, out=next_space[:, length - 1::-1])
+        space = work < threshold[:, None]
+        space &= work != 0
+        next_space = np.empty((rows, length + 1), np.int32)
+        backwards = np.where(space[:, ::-1], self._columns[length - 1::-1], np.int32(length))
+        np.minimum.accumulate(backwards, axis=1, out=next_space[:, length - 1::-1])
         next_space[:, length] = length
-        # Candidate starts: crossings into a space from the cursor on, and the cursor when on a space.
-        first = cur[live]
-        head = space[live, :last_ready + 1]
-        candidate = np.zeros_like(head)
-        np.greater(head[:, 1:], space[live, :last_ready], out=candidate[:, 1:])
-        on = np.flatnonzero(first <= last_ready)
-        candidate[on, first[on]] = head[on, first[on]]
-        candidate &= np.arange(last_ready + 1) >= first[:, None]
-        row, edge = np.nonzero(candidate)
-        row = live[row]
-        scan = _Scan(work, level, self._centre_grid * self._period[channels][:, None])
+        # Candidate starts: crossings into a space from the first cursor on (cursors are >= 1).
+        lowest = int(np.minimum.reduce(cur))
+        row, edge = (space[:, lowest:last_ready + 1] > space[:, lowest - 1:last_ready]).nonzero()
+        edge += lowest
+        scan = _Scan(work, level, self._centre_grid * self._period[channels][:, None], next_space)
+        width = length + 1
         found = {}
         if row.size:
-            chars = zip(*self._decode(scan, row, edge.astype(np.int32)))
-            found = dict(zip((row * (length + 1) + edge).tolist(), chars))
-        gap, timeout, known, buffer = self._max_gap, self._armed_timeout, self._known_type, self._buffer
-        for i, ch, c, w, st, ns in zip(live.tolist(), channels[live].tolist(), cur[live].tolist(),
-                                       wait[live].tolist(), state[live].tolist(), next_space[live].tolist()):
+            found = dict(zip((row * width + edge).tolist(), zip(*self._decode(scan, row, edge))))
+        first = next_space[self._columns[:rows], cur]
+        gap, timeout, known = self._max_gap, self._armed_timeout, self._known_type
+        full = MAX_BODY_BYTES + 3
+        st_out, c_out, w_out = [], [], []
+        for i, ch, c, w, st, edge in zip(range(rows), channels.tolist(), cur.tolist(), wait.tolist(), state.tolist(),
+                                         first.tolist()):
+            if st == MESSAGE:
+                buf, count, swing_sum = self._bytes[ch], self._count[ch], self._swing[ch]
+            limit = gap if st == MESSAGE else timeout
             while True:
-                edge = ns[min(c, length)]
-                limit = gap if st == MESSAGE else timeout
                 if edge - w > limit and (edge < length or length - w > limit):
                     if st == MESSAGE:
+                        self._count[ch], self._swing[ch] = count, swing_sum
                         self._report(results, self._finish(ch, base + w + gap))
                     st = HUNT
                     break
                 if edge > last_ready:
                     c = edge
                     break
-                char = found.get(i * (length + 1) + edge)
+                char = found.get(i * width + edge)
                 if char is None:
-                    char = next(zip(*self._decode(scan, np.array([i]), np.array([edge], np.int32))))
-                octet, framed, stop, glitch, lead, swing = char
+                    char = next(zip(*self._decode(scan, np.array([i]), np.array([edge]))))
+                octet, framed, stop, glitch, lead, swing, after = char
                 if glitch:  # no clock sees a start bit: a dip in a mark (noise); look again after it
                     c = edge + 1 + int(np.argmax(work[i, edge + 1:] >= threshold[i]))
+                    edge = int(scan.next_space[i * width + min(c, length)])
                     continue
                 if st == ARMED:
                     if not (framed and known[octet]):
                         st = HUNT
                         break
-                    st = MESSAGE
-                    self._count[ch] = 0
+                    st, limit = MESSAGE, gap
+                    buf = self._bytes[ch] = bytearray()
+                    count, swing_sum = 0, 0.0
                     self._framing[ch] = False
-                    self._swing[ch] = 0.0
-                    self._start[ch] = int(np.rint((base + edge + lead) * self._decimation - self._delay))
-                count = int(self._count[ch])
-                buffer[ch, min(count, MAX_BODY_BYTES + 2)] = octet
-                self._swing[ch] += swing
+                    self._start[ch] = round((base + edge + lead) * self._decimation - self._delay)
+                if count < full:
+                    buf.append(octet)
+                else:  # a message longer than its length byte can say: keep the latest byte last
+                    buf[-1] = octet
+                swing_sum += swing
                 count += 1
-                self._count[ch] = count
                 if not framed:
                     self._framing[ch] = True
                 c = w = stop
-                if count >= 2 and count == (int(buffer[ch, 1]) + 3) & 0xFF:
+                edge = after
+                if count >= 2 and count == (buf[1] + 3) & 0xFF:
+                    self._count[ch], self._swing[ch] = count, swing_sum
                     self._report(results, self._finish(ch, base + stop + self._bit / 2))
                     st = HUNT
                     break
-            state[i], cur[i], wait[i] = st, c, w
+            if st == MESSAGE:
+                self._count[ch], self._swing[ch] = count, swing_sum
+            st_out.append(st)
+            c_out.append(c)
+            w_out.append(w)
+        self._state[channels] = st_out
+        self._cursor[channels] = np.add(c_out, base)
+        self._waiting[channels] = np.add(w_out, base)
 
     def _decode(self, scan: "_Scan", idx: np.ndarray, edge: np.ndarray) -> tuple:
         """Read a character at each start ``edge`` (a tick below the threshold) of rows ``idx``.
 
         Lists per character: its byte, whether its stop bit is a mark, the column of the stop
         bit, whether no clock saw a start bit there, where the start crossing lies (ticks before
-        ``edge``) and the sum of the bit centres' distances from the level.
+        ``edge``), the sum of the bit centres' distances from the level, and the column of the
+        first space at or after the stop bit.
         """
         flat = scan.flat
-        at = idx * scan.work.shape[1] + edge
+        at = idx * scan.width + edge
         level = scan.level[idx]
         # Where the soft value crossed the threshold, to a fraction of a tick before `edge`.
-        before = flat[at - 1] - level
-        lead = np.maximum(before - flat[at] + level, 1e-6)
+        ticks = flat[at[:, None] + _BEFORE_AND_AT]
+        before = ticks[:, 0] - level
+        lead = np.maximum(before - ticks[:, 1] + level, 1e-6)
         np.divide(before + START_THRESHOLD, lead, out=lead)
         np.maximum(lead, 0.0, out=lead)
         np.minimum(lead, 1.0, out=lead)
@@ -767,10 +813,11 @@ class FskCallerIdReceiver:
         picked = values.reshape(len(idx), len(CLOCK_PHASES), BITS_PER_CHAR)[rows, best]
         bits = picked > 0
         octet = np.packbits(bits[:, 1:9], axis=1, bitorder="little")[:, 0]
-        stop = edge + whole.reshape(len(idx), len(CLOCK_PHASES), BITS_PER_CHAR)[rows, best, BITS_PER_CHAR - 1]
-        swing = np.abs(picked).sum(axis=1)
+        stop = whole[:, BITS_PER_CHAR - 1::BITS_PER_CHAR][rows, best] + edge
+        after = scan.next_space[idx * (scan.width + 1) + stop]
+        swing = np.add.reduce(np.abs(picked), axis=1)
         return (octet.tolist(), bits[:, 9].tolist(), stop.tolist(), glitch.tolist(), lead.tolist(),
-                swing.tolist())
+                swing.tolist(), after.tolist())
 
     @staticmethod
     def _report(results: list, result: FskCallerIdResult | None) -> None:
@@ -779,14 +826,14 @@ class FskCallerIdReceiver:
 
     def _finish(self, channel: int, end: float) -> FskCallerIdResult | None:
         """The result of the message on ``channel``, which ended at tick ``end``."""
-        count = int(self._count[channel])
-        raw = bytes(self._buffer[channel, :count])
+        count = self._count[channel]
+        raw = bytes(self._bytes[channel][:count])
         # The tone shift, measured from how far the bit centres swing from the level.
         swing = self._swing[channel] / max(count * BITS_PER_CHAR, 1) / NOMINAL_SWING
         shift = round(self.standard.shift_hz * swing)
         standard = _nearest_standard(shift)
         common = dict(channel=int(channel), sample=int(round(end * self._decimation - self._delay)),
-                      start_sample=int(self._start[channel]), raw=raw, standard=standard, shift_hz=shift)
+                      start_sample=self._start[channel], raw=raw, standard=standard, shift_hz=shift)
         try:
             message = decode_message(raw)
         except CallerIdError as exc:

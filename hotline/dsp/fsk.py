@@ -17,8 +17,10 @@ How it works
     so that it does not depend on the level: ``Im(z[k] conj z[k-1]) / (|z[k]|^2 + |z[k-1]|^2)``;
     ticks below the carrier threshold give 0. A moving sum over 0.9 bit is the post-detection
     filter, scaled so that a mark reads about +1 and a space -1. Every step is an array
-    operation over all channels given, in batches sized for the cache; the state kept per
-    channel between blocks is the last few baseband samples and discriminator outputs.
+    operation over all channels given, in batches sized for the cache. It keeps no state
+    between blocks: each block comes with the few samples before it (``history``, 10) that its
+    first value depends on, so the caller can take blocks of any channels from its own record
+    of the audio.
 
     :func:`seizure_bit_periods` recovers the bit clock from the channel seizure: alternating
     bits make the soft values a square wave at half the bit rate, whose frequency it measures.
@@ -56,6 +58,7 @@ SEIZURE_BLOCK_BITS = 4  # a channel seizure is checked and timed in stretches of
 SEIZURE_MIN_QUALITY = 0.2  # a stretch's correlation with the square wave, relative to its length (ideal 0.4)
 DECIMATION = 2  # the discriminator runs at half the sample rate (the band is +-1 kHz wide)
 BATCH_SAMPLES = 65536  # channels are worked through in batches of about this many samples (cache)
+MAX_SCRATCH_LENGTHS = 4  # scratch buffers are kept for this many block lengths at most
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,12 @@ class FskFrontEnd:
 
     See the module docstring. The output comes at one value per :attr:`decimation` input
     samples (a *tick*); the value of tick ``t`` describes the signal around input sample
-    ``decimation * t - delay``.
+    ``decimation * t - delay``. It keeps no state: each block comes with the :attr:`history`
+    samples before it (zeros where the signal starts).
     """
 
-    def __init__(self, channels: int, fsk: FskStandard, sample_rate: int = SAMPLE_RATE_HZ,
+    def __init__(self, fsk: FskStandard, sample_rate: int = SAMPLE_RATE_HZ,
                  carrier_threshold_dbm0: float = CARRIER_THRESHOLD_DBM0):
-        self.channels = channels
         self.fsk = fsk
         self.sample_rate = sample_rate
         self.decimation = DECIMATION
@@ -147,6 +150,9 @@ class FskFrontEnd:
         self.smooth = max(2, int(round(bit_ticks * POST_FILTER_BITS)))  # post-detection moving sum, ticks
         # Centre of the low-pass (2 samples) + of the discriminator (half a tick) + of the moving sum.
         self.delay = (LOWPASS_TAPS - 1) + DECIMATION * (0.5 + (self.smooth - 1) / 2.0)
+        # Samples a block's first value looks back on: the low-pass of one tick, the tick
+        # before it (discriminator) and the `smooth - 1` ticks before that (moving sum).
+        self.history = 2 * (LOWPASS_TAPS - 1) + DECIMATION * self.smooth
         self.centre_hz = (fsk.mark_hz + fsk.space_hz) / 2.0
         # One tick's phase step at the mark, as the normalised discriminator sees it: the soft
         # value is the smoothed discriminator divided by this, so a clean mark reads +1.
@@ -155,18 +161,8 @@ class FskFrontEnd:
         gain = _moving_sum_gain(fsk.shift_hz / 2.0, sample_rate) ** 2 * LOWPASS_TAPS ** 2
         amplitude = sine_peak(carrier_threshold_dbm0) / 2.0 * gain
         self.power_threshold = np.float32(2.0 * amplitude ** 2)  # two consecutive ticks' power
-        self._history = 2 * LOWPASS_TAPS  # input samples kept: the low-pass plus one tick back
-        self._mixed = np.zeros((2, channels, self._history), np.float32)
-        self._detected = np.zeros((channels, self.smooth - 1), np.float32)
-        self._scratch_key = None
-        self._scratch = {}
+        self._scratch = {}  # block length -> (rows it holds, buffers, the buffers cut to each row count)
         self._table = None
-        self._views = {}  # the scratch buffers cut to each row count seen
-
-    def clear(self, rows) -> None:
-        """Forget the history of channels ``rows`` (as after silence)."""
-        self._mixed[:, rows] = 0
-        self._detected[rows] = 0
 
     def _oscillator(self, start: int, n: int) -> np.ndarray:
         """cos and -sin of the centre frequency for samples ``start...``, shape ``(2, n)``."""
@@ -178,88 +174,108 @@ class FskFrontEnd:
             return self._table[:, a:a + n]
         return self._table[:, (a + np.arange(n)) % self.sample_rate]
 
-    def process(self, x: np.ndarray, rows: np.ndarray, start: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Soft values (float32, ``(rows, n // decimation)``) of float32 samples ``x`` of channels ``rows``.
+    def process(self, x: np.ndarray, start: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Soft values (float32, ``(rows, n // decimation)``) of the last ``n`` of float32 samples ``x``.
 
+        Each row of ``x`` holds :attr:`history` samples, then the ``n`` samples of the block.
         ``start``: the index of the block's first sample, counted since the first block (it
         sets the oscillator's phase, the same for every channel); it and ``n`` must be
-        multiples of :attr:`decimation`. ``out``: where to write the values. Channels are
-        worked through in batches small enough for the cache, in buffers kept between calls.
+        multiples of :attr:`decimation`. ``out``: where to write the values. Rows are worked
+        through in batches small enough for the cache, in buffers kept between calls.
         """
-        count, n = x.shape
-        if n % self.decimation or start % self.decimation:
-            raise ValueError(f"blocks must start and end on a multiple of {self.decimation} samples")
+        count, width = x.shape
+        n = width - self.history
+        if n < 0 or n % self.decimation or start % self.decimation:
+            raise ValueError(f"blocks must start and end on a multiple of {self.decimation} samples "
+                             f"and come with {self.history} samples before them")
         soft = np.empty((count, n // self.decimation), np.float32) if out is None else out
-        oscillator = self._oscillator(start, n)[:, None, :]
-        batch = max(1, BATCH_SAMPLES // (n + self._history))
+        oscillator = self._oscillator(start - self.history, width)[:, None, :]
+        batch = max(1, BATCH_SAMPLES // width)
         for first in range(0, count, batch):
             last = min(first + batch, count)
-            self._batch(x[first:last], rows[first:last], oscillator, soft[first:last])
+            self._batch(x[first:last], oscillator, soft[first:last])
         return soft
 
-    def _buffers(self, m: int, n: int) -> dict:
-        views = self._views.get(m) if self._scratch_key is not None and self._scratch_key[0] == n else None
+    def _buffers(self, m: int, width: int) -> dict:
+        """Scratch arrays for ``m`` rows of ``width`` samples, kept between calls (one set per width)."""
+        held = self._scratch.get(width)
+        if held is None or held[0] < m:
+            if len(self._scratch) >= MAX_SCRATCH_LENGTHS:
+                self._scratch.clear()
+            part = m * width // self.decimation  # ticks of one part: `width / decimation` a row
+            buffers = {
+                "mixed": np.empty((2, m, width), np.float32),  # in-phase part, then quadrature
+                "sum": np.empty(4 * part - 2, np.float32),
+                "z": np.empty(2 * part - 2, np.float32),
+                "squares": np.empty(2 * part - 2, np.float32),
+                "cross": np.empty((2, part), np.float32),
+                "power": np.empty(part, np.float32),
+                "turn": np.empty(part, np.float32),
+                "both": np.empty(part, np.float32),
+                "carrier": np.empty(part, bool),
+                "detected": np.empty(part, np.float32),
+                "soft": np.empty(part, np.float32),
+            }
+            held = self._scratch[width] = (m, buffers, {})
+        views = held[2].get(m)
         if views is None:
-            views = self._views[m] = self._make_buffers(m, n)
+            views = held[2][m] = self._cut(held[1], m, width)
         return views
 
-    def _make_buffers(self, m: int, n: int) -> dict:
-        if self._scratch_key is None or self._scratch_key[0] != n or self._scratch_key[1] < m:
-            self._views = {}
-            h, s, ticks = self._history, self.smooth, n // self.decimation
-            self._scratch = {  # in-phase and quadrature parts are the two planes of axis 0
-                "mixed": np.empty((2, m, h + n), np.float32),
-                "sum": np.empty((2, m, h + n - 2), np.float32),
-                "z": np.empty((2, m, ticks + 1), np.float32),
-                "power": np.empty((m, ticks + 1), np.float32),
-                "turn": np.empty((m, ticks), np.float32),
-                "tmp": np.empty((m, ticks + 1), np.float32),
-                "carrier": np.empty((m, ticks), bool),
-                "detected": np.empty((m, s - 1 + ticks), np.float32),
-            }
-            self._scratch_key = (n, m)
-        return {name: buf[:, :m] if buf.ndim == 3 else buf[:m] for name, buf in self._scratch.items()}
+    def _cut(self, buffers: dict, m: int, width: int) -> dict:
+        """The scratch arrays for ``m`` rows: ``part`` ticks a part, of which the last
+        ``LOWPASS_TAPS - 1`` reach past the block (every row's do, into the next row)."""
+        part = m * width // self.decimation
+        used = part - (LOWPASS_TAPS - 1)  # ticks of a part whose low-pass lies inside the rows
+        views = {"mixed": buffers["mixed"][:, :m], "sum": buffers["sum"][:4 * part - 2],
+                 "z": buffers["z"][:2 * part - 2], "squares": buffers["squares"][:2 * part - 2],
+                 "cross": buffers["cross"][:, :used - 1], "power": buffers["power"][:used]}
+        for name in ("turn", "both", "carrier", "detected"):
+            views[name] = buffers[name][:used - 1]
+        views["soft"] = buffers["soft"][:used - self.smooth]
+        return views
 
-    def _batch(self, x: np.ndarray, rows: np.ndarray, oscillator: np.ndarray, soft: np.ndarray) -> None:
-        m, n = x.shape
-        h, s, ticks = self._history, self.smooth, n // self.decimation
-        b = self._buffers(m, n)
-        mixed, total, z = b["mixed"], b["sum"], b["z"]
-        mixed[:, :, :h] = self._mixed[:, rows]
-        np.multiply(x, oscillator, out=mixed[:, :, h:])
-        self._mixed[:, rows] = mixed[:, :, n:]
+    def _batch(self, x: np.ndarray, oscillator: np.ndarray, soft: np.ndarray) -> None:
+        """Soft values of rows ``x`` into ``soft``; after the mixing, all rows and both parts are
+        worked on end to end as one flat array (one long operation a step): a row's last few
+        values, which reach into the next row, are never used."""
+        m, width = x.shape
+        b = self._buffers(m, width)
+        mixed = b["mixed"]
+        np.multiply(x, oscillator, out=mixed)
+        flat = mixed.reshape(-1)
         # Low-pass: two moving sums of LOWPASS_TAPS (3) samples ([1, 2, 3, 2, 1] in all), the
-        # second one only every other sample: the decimation by 2. z[0] repeats the last tick
-        # of the previous block, for the discriminator.
-        np.add(mixed[:, :, :-2], mixed[:, :, 1:-1], out=total)
-        total += mixed[:, :, 2:]
-        stop = 2 * (ticks + 1)
-        np.add(total[:, :, 0:stop:2], total[:, :, 1:stop + 1:2], out=z)
-        z += total[:, :, 2:stop + 2:2]
-        # Normalised discriminator: Im(z[k] conj z[k-1]) / (|z[k]|^2 + |z[k-1]|^2).
-        re, im = z[0], z[1]
-        power, turn, tmp = b["power"], b["turn"], b["tmp"]
-        np.multiply(re, re, out=power)
-        np.multiply(im, im, out=tmp)
-        power += tmp
-        np.multiply(im[:, 1:], re[:, :-1], out=turn)
-        np.multiply(re[:, 1:], im[:, :-1], out=tmp[:, :ticks])
-        turn -= tmp[:, :ticks]
-        both = tmp[:, :ticks]
-        np.add(power[:, 1:], power[:, :-1], out=both)
-        carrier = b["carrier"]
+        # second one only every other sample: the decimation by 2.
+        total, z = b["sum"], b["z"]
+        np.add(flat[:-2], flat[1:-1], out=total)
+        total += flat[2:]
+        ticks = z.size
+        np.add(total[0:2 * ticks:2], total[1:2 * ticks + 1:2], out=z)
+        z += total[2:2 * ticks + 2:2]
+        # Normalised discriminator: Im(z[k] conj z[k-1]) / (|z[k]|^2 + |z[k-1]|^2), both parts
+        # at once: squares = (re^2, im^2), cross = (im[k] re[k-1], re[k] im[k-1]).
+        part = (ticks + 2) // 2
+        used = b["power"].size
+        squares, cross, power, turn, both = b["squares"], b["cross"], b["power"], b["turn"], b["both"]
+        np.multiply(z, z, out=squares)
+        np.add(squares[:used], squares[part:part + used], out=power)
+        parts = np.lib.stride_tricks.as_strided(z, (2, used), (part * z.itemsize, z.itemsize))  # re; im
+        np.multiply(parts[::-1, 1:], parts[:, :-1], out=cross)
+        np.subtract(cross[0], cross[1], out=turn)
+        np.add(power[1:], power[:-1], out=both)
+        carrier, detected = b["carrier"], b["detected"]
         np.greater(both, self.power_threshold, out=carrier)
-        detected = b["detected"]
-        detected[:, :s - 1] = self._detected[rows]
-        body = detected[:, s - 1:]
-        body.fill(0.0)
-        np.divide(turn, both, out=body, where=carrier)
-        self._detected[rows] = detected[:, ticks:]
+        detected.fill(0.0)
+        np.divide(turn, both, out=detected, where=carrier)
         # Post-detection moving sum over `smooth` ticks, scaled so that a mark reads +1.
-        np.add(detected[:, :ticks], detected[:, 1:ticks + 1], out=soft)
-        for i in range(2, s):
-            soft += detected[:, i:i + ticks]
-        soft *= self._scale
+        out = b["soft"]
+        count = out.size
+        np.add(detected[:count], detected[1:count + 1], out=out)
+        for i in range(2, self.smooth):
+            out += detected[i:i + count]
+        out *= self._scale
+        row = width // self.decimation  # ticks from one row to the next
+        np.copyto(soft, np.lib.stride_tricks.as_strided(out, (m, soft.shape[1]), (row * out.itemsize, out.itemsize)))
 
 
 def _moving_sum_gain(freq_hz: float, sample_rate: int) -> float:
@@ -290,33 +306,40 @@ def seizure_bit_periods(soft: np.ndarray, nominal: float) -> tuple[np.ndarray, n
     rows, width = soft.shape
     size = int(round(SEIZURE_BLOCK_BITS * nominal))
     blocks = width // size
-    none = (np.full(rows, nominal), np.zeros(rows, np.int64), np.zeros(rows))
     if blocks < 2:
-        return none
+        return np.full(rows, nominal), np.zeros(rows, np.int64), np.zeros(rows)
     seg = np.asarray(soft[:, width - blocks * size:], dtype=np.float32).reshape(rows, blocks, size)
     # Each stretch against the same oscillator: stretch b's correlation is off by a fixed
     # rotation per stretch, taken out of the rotation below.
     step = np.pi / nominal
     y = seg @ _seizure_oscillator(size, step)
     z = y[..., 0] + 1j * y[..., 1]
-    magnitude = np.abs(z)
     # A square wave of +-1 gives 2/pi of the stretch's length (about 0.4 after the receiver's
     # filters); noise on a steady tone gives far less.
-    square = magnitude > SEIZURE_MIN_QUALITY * size
-    index = np.arange(blocks)
-    last = blocks - 1 - np.argmax(square[:, ::-1], axis=1)
-    first = np.where(~square & (index < last[:, None]), index, -1).max(axis=1) + 1
-    inside = square & (index >= first[:, None]) & (index <= last[:, None])
+    inside = _last_run(np.abs(z) > SEIZURE_MIN_QUALITY * size)
     pairs = z[:, 1:] * np.conj(z[:, :-1]) * (inside[:, 1:] & inside[:, :-1])
-    rotation = pairs.sum(axis=1)
-    span = inside.sum(axis=1)
-    good = (span >= 2) & (np.abs(rotation) >= SEIZURE_MIN_QUALITY * np.abs(pairs).sum(axis=1))
-    angle = np.angle(rotation) - step * size  # undo the oscillator restarting each stretch
+    rotation = np.add.reduce(pairs, axis=1)
+    span = np.add.reduce(inside, axis=1)
+    good = (span >= 2) & (np.abs(rotation) >= SEIZURE_MIN_QUALITY * np.add.reduce(np.abs(pairs), axis=1))
+    angle = np.arctan2(rotation.imag, rotation.real) - step * size  # undo the oscillator restarting each stretch
     angle = (angle + np.pi) % (2.0 * np.pi) - np.pi
     period = np.pi / (step + angle / size)
-    level = (seg.mean(axis=2) * inside).sum(axis=1) / np.maximum(span, 1)
+    means = np.add.reduce(seg, axis=2)
+    np.true_divide(means, np.intp(size), out=means, casting="unsafe")
+    level = np.add.reduce(means * inside, axis=1) / np.maximum(span, 1)
     return (np.where(good, period, nominal), np.where(good, span * SEIZURE_BLOCK_BITS, 0),
             np.where(good, level, 0.0))
+
+
+def _last_run(flags: np.ndarray) -> np.ndarray:
+    """Per row of ``flags``, only its last run of True values (none if it has none)."""
+    backwards = flags[:, ::-1]
+    starts = np.empty_like(backwards)
+    starts[:, 0] = backwards[:, 0]
+    np.greater(backwards[:, 1:], backwards[:, :-1], out=starts[:, 1:])
+    first_run = np.cumsum(starts, axis=1) == 1
+    first_run &= backwards
+    return first_run[:, ::-1]
 
 
 @lru_cache(maxsize=8)
