@@ -12,25 +12,29 @@ What it does
     decodes recordings and prints JSON.
 
 How it works
-    A line whose block is quieter than ``GATE_DBM0`` and that is not inside a message costs
-    one energy sum. A line with sound on it is first only screened: every 3 ms stretch is
-    correlated (one small matrix product for all lines) with a tone near the mark frequencies;
-    only a steady tone for ``SCREEN_RUN`` stretches (the start of a mark run) has the line
-    demodulated, from far enough back to include the channel seizure before it. Demodulation
+    Audio is gathered until ``BATCH_MS`` of it is pending, then worked through in chunks of up
+    to ``CHUNK_MS``: the cost of a chunk is mostly the number of array operations, not their
+    length, so a result comes up to ``BATCH_MS`` late, which caller ID can afford. A line whose
+    chunk is quieter than ``GATE_DBM0`` and that is not inside a message costs one energy sum.
+    A line with sound on it is first only screened: every 3 ms stretch is correlated (one small
+    matrix product for all lines) with a tone near the mark frequencies; only a steady tone for
+    ``SCREEN_RUN`` stretches (the start of a mark run) has the line demodulated, from far
+    enough back to include the channel seizure before it. Demodulation
     (:mod:`hotline.dsp.fsk`) turns the audio of all such lines at once into soft bit values at
     4 kHz (one *tick* per two samples). Array operations find where a run of
-    ``MIN_MARK_BITS`` mark bits completes. The channel seizure before it (required by default:
-    every on-hook transmission has one) gives the bit clock to about 0.2 % and the level
-    halfway between mark and space, off zero when the tones are off frequency. Then the next
-    crossing below that level is a start bit: from
-    its position, to a fraction of a tick, and the seizure's clock come the ten bit centres,
-    read by interpolation at three phases (+-1 sample); the phase that reads a space start bit,
-    a mark stop bit and the strongest data bits wins, so each character re-times itself as a
-    UART does. Every crossing that could start a character is read so, for all lines, in one
-    array pass per block; following each line from one character to the next (which of those
-    crossings are starts) is then a few scalar steps per character. Python runs per arming,
-    per message and per character: never per sample. Each standard's receiver also reads the other's signal;
-    the result tells them apart by the tone shift it measured.
+    ``MIN_MARK_BITS`` mark bits completes, anywhere in a chunk (a line whose message ends
+    may arm again later in the same chunk). The channel seizure before it (required by
+    default: every on-hook transmission has one) gives the bit clock to about 0.2 % and the
+    level halfway between mark and space, off zero when the tones are off frequency. Then the
+    next crossing below that level is a start bit: from its position, to a fraction of a
+    tick, and the seizure's clock come the ten bit centres, read by interpolation at three
+    phases (+-1 sample); the phase that reads a space start bit, a mark stop bit and the
+    strongest data bits wins, so each character re-times itself as a UART does. Every crossing
+    that could start a character is read so, for all lines, in one array pass per chunk;
+    following each line from one character to the next (which of those crossings are starts)
+    is then a few scalar steps per character. Python runs per arming, per message and per
+    character: never per sample. Each standard's receiver also reads the other's signal; the
+    result tells them apart by the tone shift it measured.
 
     A message is a type byte, a length byte, that many bytes, and a checksum that makes the sum
     of all bytes 0 modulo 256. Nothing is reported unless the type is a known one; a message
@@ -113,8 +117,10 @@ MARK_THRESHOLD = 0.1  # soft value above which a sample counts as mark
 START_THRESHOLD = 0.0  # soft value below minus this starts a character
 MAX_GAP_BITS = 40  # marks allowed between two bytes of a message before it counts as cut off
 ARMED_TIMEOUT_MS = 1000  # after arming, give up waiting for the first start bit
-GATE_DBM0 = -47.0  # a line quieter than this over a block, not inside a message, is idle
-CHUNK_MS = 128  # long inputs are worked through in pieces of this length
+GATE_DBM0 = -47.0  # a line quieter than this over a chunk, not inside a message, is idle
+BATCH_MS = 80  # audio is gathered until this much is pending, then worked through at once: results come
+# up to this much later than the audio that completes them (caller ID has no hurry: rings are 4 s apart)
+CHUNK_MS = 128  # long inputs are worked through in pieces of at most this length
 SCREEN_SAMPLES = 24  # a hunting line is screened in stretches of this many samples (3 ms)...
 SCREEN_HZ = 1250.0  # ... for a steady tone near this frequency (either standard's mark, +-10 %) ...
 SCREEN_RATIO = 0.4  # ... holding this share of the stretch's energy (a steady tone: 1, noise: ~0) ...
@@ -392,15 +398,6 @@ def _ring_write(ring: np.ndarray, rows, start: int, values: np.ndarray) -> None:
         ring[rows, :values.shape[1] - first] = values[:, first:]
 
 
-def _mark_run_ends(soft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``soft``: the marks before its first tick that is no mark, and after its last
-    (both the row's length when every tick is a mark)."""
-    m, n = soft.shape
-    broken = np.ones((m, n + 2), bool)  # ticks that break a mark run, between two sentinels that do
-    np.less_equal(soft, MARK_THRESHOLD, out=broken[:, 1:n + 1])
-    return broken[:, 1:].argmax(axis=1), broken[:, n::-1].argmax(axis=1)
-
-
 def _trailing_marks(soft: np.ndarray) -> np.ndarray:
     """Per row of ``soft``: the marks after its last tick that is no mark (its length if none)."""
     m, n = soft.shape
@@ -433,7 +430,10 @@ class FskCallerIdReceiver:
     clock); with ``False`` a message without one is read with the nominal clock, and reported
     only if it decodes (speech often looks like the start of one).
     ``process(frames)`` takes int16 ``(channels, n)`` blocks of any length and returns the
-    results completed in them, in time order.
+    results completed so far, in time order: audio is worked through once ``BATCH_MS`` of it
+    is pending, so results come up to that much later (``flush()`` works through the rest;
+    a caller that keeps feeding, as the media loop does, loses nothing). Each result's
+    ``sample`` and ``start_sample`` say where it lies in the audio, however late it comes.
     """
 
     def __init__(self, channels: int, standard: str = "bell202", sample_rate: int = SAMPLE_RATE_HZ,
@@ -453,9 +453,8 @@ class FskCallerIdReceiver:
         self._max_gap = int(round(MAX_GAP_BITS * bit))
         self._lookback = int(round(SEIZURE_LOOKBACK_BITS * bit))
         self._armed_timeout = int(ARMED_TIMEOUT_MS * self.sample_rate / 1000 / d)
-        # A chunk shorter than the arming run: a run long enough to arm always reaches back
-        # into the previous chunk, so one number per channel (the run so far) suffices.
-        self._chunk = max(1, min(int(CHUNK_MS * self.sample_rate / 1000 / d), self._min_mark - 1))
+        self._chunk = max(1, int(CHUNK_MS * self.sample_rate / 1000 / d))
+        self._batch = max(d, int(BATCH_MS * self.sample_rate / 1000))  # samples
         # Candidate clocks, flattened candidate-major: offset of each, and bit-centre numbers.
         phases = (CENTRE_OFFSET + np.asarray(CLOCK_PHASES, np.float64)) / d
         self._phase_grid = np.repeat(phases, BITS_PER_CHAR).astype(np.float32)
@@ -483,7 +482,7 @@ class FskCallerIdReceiver:
         self._known_type = [octet in MESSAGE_TYPES for octet in range(256)]
         self._ticks = 0  # ticks heard so far
         c = self.channels
-        self._pending = np.zeros((c, d), np.int16)  # samples short of a whole tick, for the next call
+        self._pending = np.zeros((c, self._batch + d), np.int16)  # audio not worked through yet
         self._pending_count = 0
         self._ring = np.zeros((c, self._ring_size), np.float32)  # soft values by absolute tick mod size
         self._audio = np.zeros((c, self._audio_size), np.float32)  # samples by absolute index mod size
@@ -515,13 +514,32 @@ class FskCallerIdReceiver:
         self._full[channel] = False
         self._screen_run[channel] = 0
         self._ring[channel] = 0
+        self._pending[channel] = 0  # its audio not worked through yet is heard as silence
 
     def process(self, frames: np.ndarray) -> list[FskCallerIdResult]:
-        """Hear one block of every channel; the results completed in it, in time order."""
+        """Hear one block of every channel; the results completed so far, in time order.
+
+        Audio is gathered until ``BATCH_MS`` of it is pending and then worked through at once,
+        so a result comes up to that much later than the audio that completes it: nothing is
+        lost as long as audio keeps coming (:meth:`flush` works through what is pending now).
+        """
         check_frames(frames, self.channels)
+        count, n = self._pending_count, frames.shape[1]
+        if count + n < self._batch:
+            self._pending[:, count:count + n] = frames
+            self._pending_count = count + n
+            return []
+        if count:
+            frames = np.concatenate([self._pending[:, :count], frames], axis=1)
+        return self._work_through(frames)
+
+    def flush(self) -> list[FskCallerIdResult]:
+        """Work through the audio pending now (all but part of a tick); the results completed in it."""
+        frames = self._pending[:, :self._pending_count].copy()
+        return self._work_through(frames)
+
+    def _work_through(self, frames: np.ndarray) -> list[FskCallerIdResult]:
         d = self._decimation
-        if self._pending_count:
-            frames = np.concatenate([self._pending[:, :self._pending_count], frames], axis=1)
         whole = frames.shape[1] // d * d
         self._pending_count = frames.shape[1] - whole
         self._pending[:, :self._pending_count] = frames[:, whole:]
@@ -627,20 +645,27 @@ class FskCallerIdReceiver:
         x[:, :self._front.history] = 0.0  # demodulated from silence on, as after a line was idle
         soft = self._front.process(x, first * d)
         self._ring_write(rows, first, soft)
+        # A run long enough to arm already arms at the chunk's first tick.
         self._run[rows] = np.minimum(_trailing_marks(soft), self._min_mark - 1)
         self._full[rows] = True
         self._screen_run[rows] = 0
 
-    def _arming(self, rows: np.ndarray, state: np.ndarray, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows where a mark run reaches the arming length, and the columns where; updates the runs."""
+    def _arming(self, rows: np.ndarray, work: np.ndarray) -> dict[int, list[int]]:
+        """Where in ``work`` the mark runs of ``rows`` reach the arming length: the columns, by
+        row index (only rows that have any); updates the runs."""
         k = self._history
         n = work.shape[1] - k
-        leading, trailing = _mark_run_ends(work[:, k:])
-        carry = self._run[rows]
-        self._run[rows] = np.minimum(np.where(leading < n, trailing, carry + n), self._min_mark)
-        need = self._min_mark - carry  # mark ticks still missing before the run arms (0: armed already)
-        arming = ((leading >= need) & (need > 0) & (state == HUNT)).nonzero()[0]
-        return arming, need[arming] + (k - 1)
+        index = self._columns[:n]
+        # Per tick, the last tick at or before it that is no mark (a run from the last chunk
+        # counts as ticks before the first), hence the marks in a row up to it.
+        last = np.where(work[:, k:] <= MARK_THRESHOLD, index, -1 - self._run[rows][:, None])
+        np.maximum.accumulate(last, axis=1, out=last)
+        run = np.subtract(index, last, out=last)
+        self._run[rows] = np.minimum(run[:, -1], self._min_mark)
+        crossings = {}
+        for row, column in zip(*(run == self._min_mark).nonzero()):
+            crossings.setdefault(int(row), []).append(int(column) + k)
+        return crossings
 
     def _arm(self, channels: np.ndarray, columns: np.ndarray, base: int) -> np.ndarray:
         """Which of ``channels``, armed at ``columns``, to read; sets their clock and level.
@@ -663,29 +688,58 @@ class FskCallerIdReceiver:
 
     def _scan(self, rows: np.ndarray, work: np.ndarray, base: int) -> list[FskCallerIdResult]:
         state = self._state[rows]
-        arming, columns = self._arming(rows, state, work)
-        if arming.size:
-            armed = self._arm(rows[arming], columns, base)
-            arming, columns = arming[armed], columns[armed]
-            state[arming] = ARMED
-        # Only the live rows go on: those in a message or armed (a run long enough to arm again
-        # cannot start inside this chunk). A hunting line's cursor is never read.
+        crossings = self._arming(rows, work)
+        # Hunting rows arm at the first run that reaches the arming length (after a channel
+        # seizure, by default); a row whose message ends inside the chunk may arm again after it.
+        hunting = {i: -1 for i in crossings if state[i] == HUNT}  # row -> column after which it may arm
         live = (state != HUNT).nonzero()[0]
-        if live.size == 0:
-            return []
-        cursor, waiting = self._cursor[rows], self._waiting[rows]
-        if arming.size:
-            cursor[arming] = waiting[arming] = base + columns
-        if live.size < rows.size:
-            rows, work, state, cursor, waiting = rows[live], work[live], state[live], cursor[live], waiting[live]
-        cursor -= base
-        np.maximum(cursor, 1, out=cursor)
-        waiting -= base
         results = []
-        self._read_chunk(work, rows, state, cursor, waiting, base, results)
-        return results
+        while True:
+            armed = self._arm_rows(rows, crossings, hunting, base)
+            if armed:
+                live = np.union1d(live, np.fromiter(armed, np.int64, len(armed)))  # sorted
+            if live.size == 0:
+                return results
+            # Only the live rows are read: those in a message or armed. A hunting line's cursor
+            # is never read.
+            channels = rows[live]
+            state = self._state[channels]
+            cursor, waiting = self._cursor[channels] - base, self._waiting[channels] - base
+            for i, column in armed.items():
+                at = np.searchsorted(live, i)
+                state[at], cursor[at], waiting[at] = ARMED, column, column
+            np.maximum(cursor, 1, out=cursor)
+            ended = {}
+            self._read_chunk(work[live] if live.size < rows.size else work, channels, state, cursor, waiting,
+                             base, results, ended)
+            hunting = {int(live[i]): column for i, column in ended.items() if int(live[i]) in crossings}
+            if not hunting:
+                return results
+            live = live[:0]
 
-    def _read_chunk(self, work, channels, state, cur, wait, base, results) -> None:
+    def _arm_rows(self, rows: np.ndarray, crossings: dict, hunting: dict, base: int) -> dict[int, int]:
+        """Arm the ``hunting`` rows (index -> column after which they may) at their first run
+        crossing after that column whose seizure checks out; the column of each armed row."""
+        armed = {}
+        while hunting:
+            index, columns = [], []
+            for i, after in hunting.items():
+                later = [c for c in crossings[i] if c > after]
+                if later:
+                    index.append(i)
+                    columns.append(later[0])
+            if not index:
+                break
+            ok = self._arm(rows[index], np.array(columns), base).tolist()
+            hunting = {}
+            for i, column, good in zip(index, columns, ok):
+                if good:
+                    armed[i] = column
+                else:
+                    hunting[i] = column
+        return armed
+
+    def _read_chunk(self, work, channels, state, cur, wait, base, results, ended) -> None:
         """Read the characters of ``channels`` (armed or in a message) in ``work``, from their cursors.
 
         A character starts at the first space at or after the cursor; after a character the
@@ -694,7 +748,8 @@ class FskCallerIdReceiver:
         each with the first space after its stop bit; following them from character to
         character, which decides which of them are starts, is a few scalar steps per character.
         A start that is no crossing is read when met. Updates the channels' state, cursor and
-        wait start.
+        wait start; ``ended`` gets the column from which each row that went back to hunting
+        hunts, by row index.
         """
         rows, length = work.shape
         last_ready = length - self._need  # a character starting here or earlier is all in the chunk
@@ -730,7 +785,7 @@ class FskCallerIdReceiver:
                     if st == MESSAGE:
                         self._count[ch], self._swing[ch] = count, swing_sum
                         self._report(results, self._finish(ch, base + w + gap))
-                    st = HUNT
+                    st, ended[i] = HUNT, w + limit
                     break
                 if edge > last_ready:
                     c = edge
@@ -745,7 +800,7 @@ class FskCallerIdReceiver:
                     continue
                 if st == ARMED:
                     if not (framed and known[octet]):
-                        st = HUNT
+                        st, ended[i] = HUNT, edge
                         break
                     st, limit = MESSAGE, gap
                     buf = self._bytes[ch] = bytearray()
@@ -765,7 +820,7 @@ class FskCallerIdReceiver:
                 if count >= 2 and count == (buf[1] + 3) & 0xFF:
                     self._count[ch], self._swing[ch] = count, swing_sum
                     self._report(results, self._finish(ch, base + stop + self._bit / 2))
-                    st = HUNT
+                    st, ended[i] = HUNT, stop
                     break
             if st == MESSAGE:
                 self._count[ch], self._swing[ch] = count, swing_sum
@@ -1015,9 +1070,10 @@ def decode_samples(samples: np.ndarray) -> dict:
     """
     x = np.asarray(samples, dtype=np.int16).reshape(1, -1)
     results = []
-    for name in STANDARDS:
-        results += FskCallerIdReceiver(1, name).process(x)
-        results += FskCallerIdReceiver(1, name).process(np.zeros((1, SAMPLE_RATE_HZ // 2), np.int16))
+    padded = np.concatenate([x, np.zeros((1, SAMPLE_RATE_HZ // 2), np.int16)], axis=1)  # a message
+    for name in STANDARDS:  # that ends with the recording still completes
+        receiver = FskCallerIdReceiver(1, name)
+        results += receiver.process(padded) + receiver.flush()
     results.sort(key=lambda r: (r.message is None, r.start_sample))
     if results and results[0].message is not None:
         first = results[0]

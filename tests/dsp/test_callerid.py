@@ -362,6 +362,31 @@ def test_partial_blocks_carry_over(rng):
     assert pieces == whole
 
 
+def test_results_come_within_a_batch_and_reset_drops_pending_audio(rng):
+    # Fed 20 ms at a time, a result comes at most BATCH_MS (plus a block) after its end;
+    # reset() forgets the channel's audio not yet worked through as well as its state. Here the
+    # whole channel seizure is still pending at the reset: without it the message is not read.
+    batch = int(callerid.BATCH_MS * FS / 1000)
+    seizure_bits = 60  # more than MIN_SEIZURE_BITS, 50 ms
+    lead = batch + BLOCK // 2
+    seizure_end = lead + int(seizure_bits * BIT)
+    assert seizure_end % BLOCK == 0 and seizure_end % batch > 0  # pending when the seizure has been fed
+    signal = np.concatenate([np.zeros(lead), modulate(encode_sdmf("5551234", "11261403"),
+                                                      seizure_bits=seizure_bits, rng=rng), np.zeros(FS)])
+    frames = np.repeat(to_pcm16(signal)[None, :], 2, axis=0)
+    receiver = FskCallerIdReceiver(2)
+    results = []
+    for offset in range(0, frames.shape[1], BLOCK):
+        if offset == seizure_end:
+            receiver.reset(0)
+        got = receiver.process(frames[:, offset:offset + BLOCK])
+        assert all(0 <= offset + BLOCK - r.sample <= batch + BLOCK for r in got)
+        results += got
+    assert [r.channel for r in results] == [1]
+    assert results[0].message.number == "5551234"
+    assert results[0].start_sample == pytest.approx(seizure_end + 180 * BIT, abs=3)
+
+
 def test_process_rejects_bad_frames():
     receiver = FskCallerIdReceiver(4)
     for bad in (np.zeros((4, 160)), np.zeros((3, 160), np.int16), np.zeros(160, np.int16), [[0] * 160] * 4):
