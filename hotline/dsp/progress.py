@@ -50,6 +50,11 @@ How does it work?
     within :data:`FREQ_TOLERANCE_PCT`: speech harmonics glide and musical notes sit a few hertz
     away; exchange tones do neither.
 
+    At 240 channels a numpy call on such small arrays costs more than its arithmetic, so the
+    per-block work is a fixed, short list of calls into buffers kept between calls (constants
+    laid out over all channels, no broadcasting, masked selections or mixed types where a plain
+    operation does), with every value computed as before (the same floating-point operations).
+
     Per channel, integer arrays then follow runs of blocks, one step per block for all
     channels at once: a burst is a run of blocks holding one set (a dropout of
     :data:`BRIDGE_MS` is bridged); the off time after it must stay :data:`OFF_DEPTH_DB` below
@@ -57,7 +62,8 @@ How does it work?
     length, loud off-time blocks) and the counts at which its next decision falls due, so a
     step is a handful of array operations, and only the channels with a decision due go
     through the rest: one at a time when they are few (as out-of-step lines make them in nearly
-    every block), as array operations over all channels when many fall due together. A cadenced tone
+    every block; through memoryviews, far cheaper than indexing an array for one entry), as
+    array operations over all channels when many fall due together. A cadenced tone
     is recognised once a burst whose length fits its on time is followed by
     :data:`CONFIRM_OFF_MS` of clean off time (when a burst fits two tones, China congestion
     and ringback at their extremes, the off time settles it); a continuous tone once it
@@ -346,102 +352,162 @@ def make_descriptor(plan: str = "china", sample_rate: int = SAMPLE_RATE_HZ,
     )
 
 
-class _Phases:
-    """Each channel's last block, per frequency: the conjugate of the phasor a steady tone would
-    show next; the least ``Re(turn)`` that a steady tone's turn from it reaches, per unit of the
-    next magnitude; whether that frequency was too weak to tell (any turn then passes, and the
-    level's hysteresis does not apply). Arrays are (frequencies, channels)."""
+class _Features:
+    """What each block of each channel holds, and what a block carries to the next.
 
-    def __init__(self, d: "ProgressDescriptor", channels: int):
-        components = len(d.ahead)
-        self.ahead = np.zeros((components, channels), dtype=np.complex64)
-        self.reach = np.zeros((components, channels), dtype=np.float32)
-        self.weak = np.ones((components, channels), dtype=bool)
-        # the least magnitude a frequency may have in a block, indexed by ``weak`` before it
-        self.floors = np.array([d.min_magnitude_held, d.min_magnitude], dtype=np.float32)
+    Carried per frequency and channel, arrays ``(frequencies, channels)``: the conjugate of the
+    phasor a steady tone would show in the next block (``ahead``); the least ``Re(turn)`` a
+    steady tone's turn from it reaches, per unit of the next magnitude (``reach``); whether the
+    frequency was above its level floor (``strong``; a weak one is too faint to tell: any turn
+    then passes, and the level's hysteresis does not apply). Every operation runs along the
+    channels; the constants are laid out over all channels and the single block of the usual
+    call has its buffers, as a numpy call on small arrays costs more than its arithmetic (and a
+    broadcast, a masked selection or a mixed-type operand several times more).
+    """
+
+    def __init__(self, d: ProgressDescriptor, channels: int):
+        self.d = d
+        m = len(d.ahead)
+        shape = (m, channels)
+        self.ahead = np.zeros(shape, dtype=np.complex64)
+        self.reach = np.zeros(shape, dtype=np.float32)
+        self.strong = np.zeros(shape, dtype=bool)
+        self.turn = np.ascontiguousarray(np.broadcast_to(d.ahead, shape))
+        self.cos_tolerance = np.ascontiguousarray(np.broadcast_to(d.cos_tolerance, shape))
+        # level floors of a frequency weak and strong in the last block, as (2, 1) for (2, channels)
+        self.floors = np.array([[d.min_magnitude], [d.min_magnitude_held]], dtype=np.float32)
+        self.min_share = np.float32(d.min_share)
+        self.max_twist = np.float32(d.max_twist)
+        self.set_ids = d.set_ids
+        self.x = np.zeros((channels, d.block), dtype=np.float32)  # the usual call's block
+        self.fitted = np.zeros((channels, d.fit.shape[1]), dtype=np.float32)
+        self.energy = np.zeros(channels, dtype=np.float32)
+        self.code = np.zeros(channels, dtype=np.float32)
+        self.phasor = np.zeros(shape, dtype=np.complex64)
+        self.magnitude = np.zeros(shape, dtype=np.float32)
+        self.turned = np.zeros(shape, dtype=np.complex64)
+        self.bound = np.zeros(shape, dtype=np.float32)
+        self.share = np.zeros(channels, dtype=np.float32)
+        self.thresholds = np.zeros((2, 1, channels), dtype=np.float32)
+        self.above = np.zeros((2,) + shape, dtype=bool)
+        self.strong_now = np.zeros(shape, dtype=bool)
+        self.failed = np.zeros(shape, dtype=bool)
+        self.holds = np.zeros(shape, dtype=bool)
+        if not d.singletons:
+            np.copyto(self.thresholds, self.floors[:, :, None])
+        # views of the usual call's buffers, made once
+        self.fitted_phasors = _phasors(self.fitted, m)
+        self.fitted_total = self.fitted[:, 2 * m]
+        self.total = np.zeros(channels, dtype=np.float32)
+        self.share_thresholds = self.thresholds[:, 0]
+        self.turned_real = self.turned.real
 
     def reset(self, channel: int) -> None:
         self.ahead[:, channel] = 0
         self.reach[:, channel] = 0
-        self.weak[:, channel] = True
+        self.strong[:, channel] = False
 
-    def floor(self, weak: np.ndarray) -> np.ndarray:
-        return self.floors.take(weak.view(np.uint8))
+    def single(self, frames: np.ndarray):
+        """``(code, energy)`` of one block of int16 ``frames`` ``(channels, block)``, in buffers
+        that the next call overwrites."""
+        x = self.x
+        np.copyto(x, frames, casting="unsafe")
+        np.matmul(x, self.d.fit, out=self.fitted)
+        _block_energy(x, self.fitted_total, self.energy, self.total)
+        self._hold(self.fitted_phasors, self.fitted, self.energy, self.code)
+        return self.code, self.energy
 
+    def blocks(self, x: np.ndarray):
+        """``(code, energy)``, each ``(blocks, channels)``, of ``x`` ``(blocks, channels, block)`` float32."""
+        count, channels, n = x.shape
+        rows = x.reshape(count * channels, n)
+        fitted = (rows @ self.d.fit).reshape(count, channels, -1)
+        energy = np.empty(count * channels, dtype=np.float32)
+        total = fitted[:, :, 2 * len(self.turn)].reshape(-1)
+        _block_energy(rows, total, energy, np.empty_like(total))
+        energy = energy.reshape(count, channels)
+        code = np.empty((count, channels), dtype=np.float32)
+        for b in range(count):  # the level's hysteresis runs from block to block
+            self._hold(_phasors(fitted[b], len(self.turn)), fitted[b], energy[b], code[b])
+        return code, energy
 
-def block_features(d: ProgressDescriptor, x: np.ndarray, phases: _Phases):
-    """What each block of ``x`` holds: ``(code, energy)``, each ``(blocks, channels)``.
+    def _hold(self, phasors, fitted: np.ndarray, energy: np.ndarray, code: np.ndarray) -> None:
+        """Into ``code``: 1 + the frequency set a block holds, 0 for none; carry it to the next block.
 
-    ``x`` is ``(blocks, channels, block)`` float32. ``code`` (float32) is 1 + the frequency set
-    a block holds, 0 for none; ``energy`` the block's energy without DC. ``phases`` carries each
-    channel's last block from one call to the next. Per-frequency arrays are (frequencies,
-    blocks of channels): every operation runs along the channels. (Masked selections, such as
-    ``np.where``, cost several times an arithmetic pass here: the code avoids them.)
-    """
-    count, channels, n = x.shape
-    rows = x.reshape(count * channels, n)
-    out = rows @ d.fit
-    m = len(d.ahead)
-    phasor = np.ascontiguousarray(out[:, :2 * m].view(np.complex64).T)
-    total = out[:, 2 * m]
-    energy = _vecdot(rows, rows)
-    np.subtract(energy, total * total, out=energy)
-    np.maximum(energy, _ZERO, out=energy)  # rounding, on a block of DC alone
-    magnitude = np.abs(phasor)  # squared: about the energy of that frequency in the block
-    share = _share_floor(d, energy)
-    if count == 1:
-        weak_before = phases.weak
-        strong = magnitude >= np.maximum(share, phases.floor(weak_before))
-    else:  # the level's hysteresis runs from block to block: one at a time
-        weak_before = np.empty(magnitude.shape, dtype=bool).reshape(m, count, channels)
-        weak_before[:, 0] = phases.weak
-        blocks, shares = magnitude.reshape(weak_before.shape), share.reshape(count, channels)
-        for b in range(1, count):
-            floor = phases.floor(weak_before[:, b - 1])
-            weak_before[:, b] = blocks[:, b - 1] < np.maximum(shares[b - 1], floor)
-        weak_before = weak_before.reshape(magnitude.shape)
-        strong = magnitude >= np.maximum(share, phases.floor(weak_before))
-    ahead = np.conj(phasor * d.ahead)  # conjugate of what a steady tone shows one block later
-    reach = magnitude * d.cos_tolerance
-    if count == 1:
-        before, reach_before = phases.ahead, phases.reach
-    else:
-        shape = (m, count, channels)
-        before = np.concatenate([phases.ahead[:, None], ahead.reshape(shape)[:, :-1]], axis=1)
-        reach_before = np.concatenate([phases.reach[:, None], reach.reshape(shape)[:, :-1]], axis=1)
-        before, reach_before = before.reshape(phasor.shape), reach_before.reshape(phasor.shape)
-    last = slice((count - 1) * channels, None)
-    phases.ahead, phases.reach = ahead[:, last], reach[:, last]
-    phases.weak = ~strong[:, last]
-    # The turn's angle is the phase error against the nominal frequency; |turn| = |phasor| |ahead|.
-    steady = (phasor * before).real >= magnitude * reach_before
-    steady |= weak_before
-    if d.singletons:
-        holds = steady & strong
-    else:
-        coordinates = out[:, 2 * m + 1:]
+        ``fitted`` is the block's product with the descriptor's ``fit``, ``(channels, columns)``,
+        and ``phasors`` its view as ``_phasors`` gives it.
+        """
+        d = self.d
+        phasor, magnitude = self.phasor, self.magnitude
+        np.copyto(phasor, phasors)
+        np.abs(phasor, out=magnitude)  # squared: about the energy of that frequency in the block
+        # Strong: above the level floor (the lower one if strong a block before) and, when every
+        # set is one frequency, holding its share of the block's energy.
+        if d.singletons:
+            share = np.multiply(energy, self.min_share, out=self.share)
+            np.sqrt(share, out=share)  # a frequency's squared magnitude is then its energy
+            np.maximum(share, self.floors, out=self.share_thresholds)
+        above = np.greater_equal(magnitude, self.thresholds, out=self.above)
+        strong = np.logical_and(above[1], self.strong, out=self.strong_now)
+        strong |= above[0]
+        # Steady: the phasor turned from the last block's as a steady tone at the nominal frequency
+        # would, within the tolerance; the turn's angle is the phase error, |turn| = |phasor| |ahead|.
+        np.multiply(phasor, self.ahead, out=self.turned)
+        bound = np.multiply(magnitude, self.reach, out=self.bound)
+        failed = np.less(self.turned_real, bound, out=self.failed)
+        failed &= self.strong  # a frequency weak a block before passes any turn
+        holds = np.greater(strong, failed, out=self.holds)  # strong and steady
+        np.multiply(phasor, self.turn, out=self.ahead)
+        np.conjugate(self.ahead, out=self.ahead)
+        np.multiply(magnitude, self.cos_tolerance, out=self.reach)
+        self.strong, self.strong_now = strong, self.strong
+        if not d.singletons:
+            holds = self._set_holds(fitted, energy, holds)
+        np.matmul(self.set_ids, holds, out=code)  # a set's share is over one half: at most one set holds
+
+    def _set_holds(self, fitted, energy, holds) -> np.ndarray:
+        """Sets of close frequencies: both held, within the twist, with the set's exact energy share."""
+        d, m = self.d, len(self.turn)
+        coordinates = fitted[:, 2 * m + 1:]
         set_energy = ((coordinates * coordinates) @ d.set_energy).T  # exact for close frequencies
+        magnitude = self.magnitude
         weaker = np.minimum(magnitude[d.first], magnitude[d.second])
         stronger = np.maximum(magnitude[d.first], magnitude[d.second])
-        holds = (steady[d.first] & steady[d.second] & strong[d.first] & strong[d.second]
-                 & (stronger <= d.max_twist * weaker) & (set_energy >= d.min_share * energy))
-        holds &= np.add.reduce(holds, axis=0) == 1  # overlapping sets (440 Hz in two) both fit: none
-    code = np.dot(d.set_ids, holds)  # a set's share is over one half: at most one set holds
-    return code.reshape(count, channels), energy.reshape(count, channels)
+        held = (holds[d.first] & holds[d.second] & (stronger <= self.max_twist * weaker)
+                & (set_energy >= self.min_share * energy))
+        held &= np.add.reduce(held, axis=0) == 1  # overlapping sets (440 Hz in two) both fit: none
+        return held
 
 
-def _share_floor(d: ProgressDescriptor, energy: np.ndarray) -> np.ndarray:
-    """The least phasor magnitude of a frequency that holds its share of the block's energy.
-
-    Only where every set is one frequency: a frequency's two sines are then near orthogonal, so
-    its squared magnitude is its energy; close pairs get exact set energies instead.
-    """
-    return np.sqrt(energy * d.min_share) if d.singletons else np.zeros_like(energy)
+def _phasors(fitted: np.ndarray, components: int) -> np.ndarray:
+    """The phasors in a block's product with ``fit``, as a ``(frequencies, channels)`` complex view."""
+    return fitted[:, :2 * components].view(np.complex64).T
 
 
-def _vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-by-row dot products."""
-    return np.vecdot(a, b) if hasattr(np, "vecdot") else np.einsum("rn,rn->r", a, b)
+def _block_energy(rows: np.ndarray, total: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """Each row's energy without DC, from its sum over sqrt(block) ``total``, into ``out``."""
+    _vecdot(rows, rows, out)
+    np.subtract(out, np.multiply(total, total, out=scratch), out=out)
+    np.maximum(out, _ZERO, out=out)  # rounding, on a block of DC alone
+
+
+def _float32_at_least(x: float) -> np.float32:
+    """The least float32 not below ``x``: float32 energies compare with it as with ``x`` itself."""
+    y = np.float32(x)
+    return y if y >= x else np.nextafter(y, np.float32(np.inf))
+
+
+def _vecdot(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Row-by-row dot products, into ``out``."""
+    return np.vecdot(a, b, out=out) if hasattr(np, "vecdot") else np.einsum("rn,rn->r", a, b, out=out)
+
+
+class _Views:
+    """Named memoryviews of 1-D arrays (see :meth:`ProgressDetector._one_channel_views`)."""
+
+    def __init__(self, **arrays: np.ndarray):
+        for name, array in arrays.items():
+            setattr(self, name, memoryview(array))
 
 
 class ProgressDetector:
@@ -473,8 +539,7 @@ class ProgressDetector:
         self.samples = 0  # per channel, in whole blocks; event times count from here
         self._now = 0  # blocks processed
         self._pending = np.zeros((c, 0), dtype=np.int16)
-        self._frame = np.zeros((1, c, d.block), dtype=np.float32)
-        self._phases = _Phases(d, c)
+        self._features = _Features(d, c)
         # Bursts: a run of blocks holding one frequency set, and the off time after it.
         self._tone_set = np.full(c, -1)  # set of the current or last burst
         self._expect = np.zeros(c, dtype=np.float32)  # code that continues the open burst, or 0
@@ -496,10 +561,17 @@ class ProgressDetector:
         self._dues = np.full((5, c), _NEVER)
         self._dues[_QUIET], self._dues[_SOUND] = d.silence_blocks, d.voice_blocks
         self._dirty, self._dirty_due = self._runs[_DIRTY], self._dues[_DIRTY]  # views
-        self._tonal = np.zeros(c, dtype=bool)  # this block: holding
-        self._keep = np.zeros((3, c), dtype=bool)  # this block: runs that go on (see _step)
+        self._counting = self._runs[:_DIRTY]  # the runs that grow every block
+        self._restartable = self._runs[:_ON]
+        self._louder = np.zeros(c, dtype=bool)  # this block: a loud off-time block
+        self._restart = np.zeros((3, c), dtype=bool)  # this block: runs that restart (see _step)
+        self._tonal, self._loudness, self._sound = self._restart[_OFF], self._restart[_QUIET:], self._restart[_SOUND]
+        self._energy_thresholds = np.array([[_float32_at_least(d.silence_energy)],
+                                            [_float32_at_least(d.voice_energy)]], dtype=np.float32)
         self._reached = np.zeros((5, c), dtype=bool)  # this block: runs at their due counts
-        self._scratch = np.zeros((2, c), dtype=bool)
+        self._reached_flat = self._reached.reshape(-1)
+        self._start = np.zeros(c, dtype=bool)  # this block: a burst starts (then: off time due)
+        self._one_channel_views()
         self._start_runs = np.array([[1], [0]], dtype=np.int64)  # burst length, loud blocks at a start
 
     # -- public -------------------------------------------------------------------------------
@@ -514,13 +586,15 @@ class ProgressDetector:
             self._pending = data[:, count * n:].copy()
         if count == 0:
             return []
-        if count == 1:  # the media loop's case: one 20 ms frame, into a buffer kept for it
-            x = self._frame
-            np.copyto(x[0], data[:, :n], casting="unsafe")
-        else:
-            x = data[:, :count * n].reshape(self.channels, count, n).transpose(1, 0, 2).astype(np.float32)
-        code, energy = block_features(self.descriptor, x, self._phases)
         events: list[ProgressEvent] = []
+        if count == 1:  # the media loop's case: one 20 ms frame, into buffers kept for it
+            code, energy = self._features.single(data if data.shape[1] == n else data[:, :n])
+            self._now += 1
+            self.samples += n
+            self._step(code, energy, events)
+            return events
+        x = data[:, :count * n].reshape(self.channels, count, n).transpose(1, 0, 2).astype(np.float32)
+        code, energy = self._features.blocks(x)
         for b in range(count):
             self._now += 1
             self.samples += n
@@ -532,7 +606,7 @@ class ProgressDetector:
         check_channel(channel, self.channels)
         d = self.descriptor
         self._pending[channel] = 0
-        self._phases.reset(channel)
+        self._features.reset(channel)
         for array, value in ((self._tone_set, -1), (self._expect, 0.0), (self._open, False),
                              (self._peak, 0.0), (self._loud, np.inf), (self._sit_stage, 0),
                              (self._reported, -1), (self._energy_state, _NONE)):
@@ -597,38 +671,50 @@ class ProgressDetector:
         self._kind_rows = [tuple(row) for row in self._kind_table.tolist()]
         self._cadence_rows = [tuple(row) for row in self._cadence.tolist()]
         self._on_due_list = self._on_due_table.tolist()
-        self._off_depth = np.float32(d.off_depth)
+        self._steady_rows = [tuple(row) for row in self._steady_table.tolist()]
+        self._off_depth = float(np.float32(d.off_depth))
+
+    def _one_channel_views(self) -> None:
+        """Memoryviews of the per-channel arrays: reading or writing one channel's entry through
+        one costs a fraction of indexing the array (and float32 products of two float32 entries,
+        exact in Python floats, round once when stored, as numpy's do)."""
+        self._at = _Views(
+            tone_set=self._tone_set, expect=self._expect, open=self._open, peak=self._peak, loud=self._loud,
+            fit=self._fit, rival=self._rival, confirm=self._confirm, fit_off_max=self._fit_off_max,
+            sit_stage=self._sit_stage, reported=self._reported, energy_state=self._energy_state,
+            off=self._runs[_OFF], on=self._runs[_ON], dirty=self._dirty, off_due=self._dues[_OFF],
+            quiet_due=self._dues[_QUIET], sound_due=self._dues[_SOUND], on_due=self._dues[_ON],
+            dirty_due=self._dirty_due)
 
     def _burst_starts_few(self, channels, code, energy, events) -> None:
         """:meth:`_burst_starts` for the listed channels (ascending), one at a time."""
-        d = self.descriptor
-        runs_off, runs_on, dirty = self._runs[_OFF], self._runs[_ON], self._dirty
-        reported, rival, stage_of, tone_set = self._reported, self._rival, self._sit_stage, self._tone_set
+        d, at = self.descriptor, self._at
+        code, energy = memoryview(code), memoryview(energy)
         kinds, size, on_due = self._kind_rows, len(self._kind_rows), self._on_due_list
         lo, hi = d.sit_segment
         s1, s2, s3 = d.sit_sets
         ended, found = [], []
         for c in channels:
-            label = int(code.item(c)) - 1
-            off_before = runs_off.item(c) - 1
-            k = reported.item(c)
+            label = int(code[c]) - 1
+            off_before = at.off[c] - 1
+            k = at.reported[c]
             if k >= 0:
                 row = kinds[k]
                 if label != row[0] or off_before < row[1]:
                     self._end_tone_at(c, ended)
                     k = -1
-            r = rival.item(c)
+            r = at.rival[c]
             if r >= 0:
                 row = kinds[r]
-                if (label == row[0] and row[1] <= off_before <= row[2] and dirty.item(c) <= _DIRTY_BREAK
+                if (label == row[0] and row[1] <= off_before <= row[2] and at.dirty[c] <= _DIRTY_BREAK
                         and k != r):
                     self._recognise_at(c, r, found)
                     k = r
-            stage = stage_of.item(c)
+            stage = at.sit_stage[c]
             if stage or label in (s1, s2, s3):
-                on_before = runs_on.item(c) - off_before - 1
+                on_before = at.on[c] - off_before - 1
                 follows = lo <= on_before <= hi and off_before <= d.bridge + 1
-                before = tone_set.item(c)
+                before = at.tone_set[c]
                 if label == s1:
                     stage = 1
                 elif label == s2 and stage == 1 and before == s1 and follows:
@@ -637,42 +723,39 @@ class ProgressDetector:
                     stage = 3
                 else:
                     stage = 0
-                stage_of[c] = stage
-            tone_set[c] = label
-            self._expect[c] = code[c]
-            runs_on[c] = 1
-            dirty[c] = 0
-            self._open[c] = True
-            self._peak[c] = energy[c]
-            self._loud[c] = np.inf
-            self._dues[_OFF, c] = d.bridge + 1
-            self._dues[_ON, c] = on_due[((label * size + k + 1) << 2) + stage]
+                at.sit_stage[c] = stage
+            at.tone_set[c] = label
+            at.expect[c] = code[c]
+            at.on[c] = 1
+            at.dirty[c] = 0
+            at.open[c] = True
+            at.peak[c] = energy[c]
+            at.loud[c] = np.inf
+            at.off_due[c] = d.bridge + 1
+            at.on_due[c] = on_due[((label * size + k + 1) << 2) + stage]
         self._emit(ended, found, events)
 
     def _off_decisions_few(self, channels, events) -> None:
         """:meth:`_off_decisions` for the listed channels (ascending), one at a time."""
-        d = self.descriptor
-        runs_off, runs_on, dirty = self._runs[_OFF], self._runs[_ON], self._dirty
-        reported, fits, is_open, kinds = self._reported, self._fits, self._open, self._kind_rows
+        d, at, kinds = self.descriptor, self._at, self._kind_rows
         ended, found = [], []
         for c in channels:
-            off = runs_off.item(c)
-            if is_open.item(c):
-                on = min(runs_on.item(c) - off, d.longest)
-                fit, rival, confirm, fit_off_max = row = self._cadence_rows[
-                    self._tone_set.item(c) * self._cadence_width + on]
-                fits[c] = row
-                is_open[c] = False
-                self._loud[c] = self._peak[c] * self._off_depth
-                self._expect[c] = 0.0
-                self._dues[_ON, c] = _NEVER
+            off = at.off[c]
+            if at.open[c]:
+                on = min(at.on[c] - off, d.longest)
+                fit, rival, confirm, fit_off_max = self._cadence_rows[at.tone_set[c] * self._cadence_width + on]
+                at.fit[c], at.rival[c], at.confirm[c], at.fit_off_max[c] = fit, rival, confirm, fit_off_max
+                at.open[c] = False
+                at.loud[c] = at.peak[c] * self._off_depth
+                at.expect[c] = 0.0
+                at.on_due[c] = _NEVER
                 new_burst = True
             else:
-                fit, rival, confirm, fit_off_max = fits[c].tolist()
+                fit, rival, confirm, fit_off_max = at.fit[c], at.rival[c], at.confirm[c], at.fit_off_max[c]
                 new_burst = False
-            k = reported.item(c)
+            k = at.reported[c]
             row = kinds[k]
-            loud = dirty.item(c)
+            loud = at.dirty[c]
             if off > row[2] or (row[6] and ((new_burst and fit != k and rival != k) or loud >= _DIRTY_BREAK)):
                 self._end_tone_at(c, ended)
                 k = -1
@@ -681,71 +764,127 @@ class ProgressDetector:
                 self._recognise_at(c, fit, found)
                 k = fit
             row = kinds[k]
-            self._dues[_OFF, c] = min(confirm if (k != fit and clean and off < confirm) else _NEVER, row[4])
-            self._dirty_due[c] = row[5]
+            at.off_due[c] = min(confirm if (k != fit and clean and off < confirm) else _NEVER, row[4])
+            at.dirty_due[c] = row[5]
         self._emit(ended, found, events)
 
+    def _on_decisions_few(self, channels, events) -> None:
+        """:meth:`_on_decisions` for the listed channels (ascending), one at a time."""
+        d, at, kinds, steady_of = self.descriptor, self._at, self._kind_rows, self._steady_rows
+        size, on_due = len(kinds), self._on_due_list
+        ended, steady, sit = [], [], []
+        for c in channels:
+            on, k, tone_set = at.on[c], at.reported[c], at.tone_set[c]
+            if on >= kinds[k][3]:
+                self._end_tone_at(c, ended)
+                k = -1
+            kind, length = steady_of[tone_set]
+            if kind >= 0 and on >= length and k != kind:
+                self._recognise_at(c, kind, steady)
+                k = kind
+            stage = at.sit_stage[c]
+            if stage == 3 and tone_set == d.sit_sets[2] and on >= d.sit_confirm:
+                at.sit_stage[c] = stage = 0
+                self._recognise_at(c, d.sit_kind, sit)
+                k = d.sit_kind
+            at.on_due[c] = on_due[((tone_set * size + k + 1) << 2) + stage]
+        self._emit(ended, steady + sit, events)
+
+    def _energy_decisions_few(self, silent, voiced, events) -> None:
+        """:meth:`_energy_decisions` for the listed channels (each ascending), one at a time."""
+        d, at = self.descriptor, self._at
+        for c in silent:
+            events.append(ProgressEvent(c, SILENCE, self.samples))
+            at.energy_state[c] = _SILENT
+            at.quiet_due[c], at.sound_due[c] = _NEVER, d.voice_blocks
+        for c in voiced:
+            events.append(ProgressEvent(c, VOICE, self.samples))
+            at.energy_state[c] = _VOICED
+            at.quiet_due[c], at.sound_due[c] = d.silence_blocks, _NEVER
+
     def _end_tone_at(self, c, ended) -> None:
+        at = self._at
         ended.append(c)
-        self._reported[c] = -1
-        self._dirty_due[c] = _NEVER
-        self._dues[_QUIET, c] = self.descriptor.silence_blocks
-        self._dues[_SOUND, c] = self.descriptor.voice_blocks
+        at.reported[c] = -1
+        at.dirty_due[c] = _NEVER
+        at.quiet_due[c] = self.descriptor.silence_blocks
+        at.sound_due[c] = self.descriptor.voice_blocks
 
     def _recognise_at(self, c, kind, found) -> None:
+        at = self._at
         found.append((c, kind))
-        self._reported[c] = kind
-        self._energy_state[c] = _NONE
-        self._dues[_QUIET, c] = _NEVER
-        self._dues[_SOUND, c] = _NEVER
-        self._dirty_due[c] = self._kind_rows[kind][5]
+        at.reported[c] = kind
+        at.energy_state[c] = _NONE
+        at.quiet_due[c] = _NEVER
+        at.sound_due[c] = _NEVER
+        at.dirty_due[c] = self._kind_rows[kind][5]
 
     def _emit(self, ended, found, events) -> None:
         """Events in the order the all-channel methods give them: every tone's end, then tones."""
-        events.extend(ProgressEvent(c, TONE_END, self.samples) for c in ended)
-        events.extend(ProgressEvent(c, self.kinds[k], self.samples) for c, k in found)
+        if ended:
+            events.extend(ProgressEvent(c, TONE_END, self.samples) for c in ended)
+        if found:
+            events.extend(ProgressEvent(c, self.kinds[k], self.samples) for c, k in found)
 
     # -- one block: a few array operations; decisions only where one falls due ----------------
 
     def _step(self, code, energy, events) -> None:
         """Advance every channel by one block (``code``: 1 + the set it holds, or 0); add its events."""
-        d, runs = self.descriptor, self._runs
-        runs[:_DIRTY] += 1
-        np.add(self._dirty, np.greater(energy, self._loud, out=self._scratch[0]), out=self._dirty)
-        tonal = np.greater(code, 0, out=self._tonal)
-        if np.count_nonzero(tonal):
-            start = np.not_equal(code, self._expect, out=self._scratch[1])
-            start &= tonal
-            count = np.count_nonzero(start)
-            if count > _FEW:
-                self._burst_starts(start, code, energy, events)
-            elif count:
-                self._burst_starts_few(np.flatnonzero(start).tolist(), code, energy, events)
-        keep = self._keep  # not holding, quiet, sound (no plan tone): the other runs restart
-        np.logical_not(tonal, out=keep[0])
-        np.less(energy, d.silence_energy, out=keep[1])
-        np.logical_and(np.greater_equal(energy, d.voice_energy, out=keep[2]), keep[0], out=keep[2])
-        np.multiply(runs[:_ON], keep, out=runs[:_ON])
-        reached = np.greater_equal(runs, self._dues, out=self._reached)
-        due = np.logical_or.reduce(reached)
-        if np.count_nonzero(due):
-            self._decisions(due, reached, events)
+        np.add(self._counting, 1, out=self._counting)
+        louder = np.greater(energy, self._loud, out=self._louder)
+        if np.count_nonzero(louder):  # loud off-time blocks are rare: most blocks skip the add
+            np.add(self._dirty, louder, out=self._dirty)
+        tonal = np.greater(code, _ZERO, out=self._tonal)
+        start = np.not_equal(code, self._expect, out=self._start)
+        start &= tonal
+        starts = start.nonzero()[0]
+        if len(starts) > _FEW:
+            self._burst_starts(start, code, energy, events)
+        elif len(starts):
+            self._burst_starts_few(starts.tolist(), code, energy, events)
+        # The runs that restart: off time (holding), quiet (not quiet), sound (a plan tone or no sound).
+        np.greater_equal(energy, self._energy_thresholds, out=self._loudness)  # not quiet; sound
+        np.greater_equal(tonal, self._sound, out=self._sound)  # holding, or no sound
+        np.putmask(self._restartable, self._restart, 0)
+        reached = np.greater_equal(self._runs, self._dues, out=self._reached)
+        flat = self._reached_flat.nonzero()[0]  # (a 1-D nonzero is several times cheaper)
+        if len(flat):
+            self._decisions(reached, *zip(*(divmod(i, self.channels) for i in flat.tolist())), events)
 
-    def _decisions(self, due, reached, events) -> None:
-        """Every channel with a run grown to a decision: length, off time, then energy."""
-        if np.count_nonzero(reached[_ON]):
-            self._on_decisions(reached[_ON], events)  # may move the dirty due counts
-            np.greater_equal(self._dirty, self._dirty_due, out=reached[_DIRTY])
-        off_due = reached[_OFF] | reached[_DIRTY]
-        off_due &= due
-        count = np.count_nonzero(off_due)
-        if count > _FEW:
-            self._off_decisions(off_due, self._runs[_OFF], events)
-        elif count:
-            self._off_decisions_few(np.flatnonzero(off_due).tolist(), events)
-        runs = self._runs[_QUIET:_SOUND + 1] >= self._dues[_QUIET:_SOUND + 1]
-        if np.count_nonzero(runs):
-            self._energy_decisions(runs[0], runs[1] & ~runs[0], events)
+    def _decisions(self, reached, rows, channels, events) -> None:
+        """Every channel with a run grown to a decision (``reached``, listed as its ``rows`` and
+        ``channels``, row by row): burst length, off time, then energy."""
+        told = len(events)
+        if _ON in rows:
+            on = [c for r, c in zip(rows, channels) if r == _ON]
+            if len(on) > _FEW:
+                self._on_decisions(reached[_ON], events)
+            else:
+                self._on_decisions_few(on, events)
+            np.greater_equal(self._dirty, self._dirty_due, out=reached[_DIRTY])  # its due counts may move
+            rows, channels = zip(*(divmod(i, self.channels) for i in self._reached_flat.nonzero()[0].tolist()))
+        off = [c for r, c in zip(rows, channels) if r == _OFF or r == _DIRTY]
+        if rows[0] == _OFF and rows[-1] == _DIRTY:  # both: in channel order, once each
+            off = sorted(set(off))
+        if len(off) > _FEW:
+            self._off_decisions(np.logical_or(reached[_OFF], reached[_DIRTY]), self._runs[_OFF], events)
+        elif off:
+            self._off_decisions_few(off, events)
+        if len(events) > told:  # a tone reported or ended moves the energy decisions' due counts
+            energy = np.greater_equal(self._runs[_QUIET:_SOUND + 1], self._dues[_QUIET:_SOUND + 1],
+                                      out=reached[_QUIET:_SOUND + 1])
+            if np.count_nonzero(energy):
+                self._energy_decisions(energy[0], energy[1] & ~energy[0], events)
+        elif _QUIET in rows or _SOUND in rows:
+            silent = [c for r, c in zip(rows, channels) if r == _QUIET]
+            voiced = [c for r, c in zip(rows, channels) if r == _SOUND]
+            if silent and voiced:
+                voiced = sorted(set(voiced) - set(silent))
+            if len(silent) + len(voiced) > _FEW:
+                energy = reached[_QUIET:_SOUND + 1]
+                self._energy_decisions(energy[0], energy[1] & ~energy[0], events)
+            else:
+                self._energy_decisions_few(silent, voiced, events)
 
     def _burst_starts(self, start, code, energy, events) -> None:
         """New bursts: judge the reported cadence and the SIT order against the burst before."""
