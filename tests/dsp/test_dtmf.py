@@ -43,12 +43,15 @@ def bursts(rng, channels: int, digits: str = DTMF_DIGITS, lead_ms: float = 60.0,
 
 
 def receive(x: np.ndarray, frame: int = FRAME) -> list[list[DtmfEvent]]:
-    """Feed int16 ``x`` (channels, n) to one receiver in ``frame``-sample frames; events per channel."""
+    """Feed int16 ``x`` (channels, n) to one receiver in ``frame``-sample frames, then flush its
+    last partial batch (as a live stream's next frames would); events per channel."""
     receiver = DtmfReceiver(x.shape[0])
     per_channel = [[] for _ in range(x.shape[0])]
     for start in range(0, x.shape[1], frame):
         for event in receiver.process(x[:, start:start + frame]):
             per_channel[event.channel].append(event)
+    for event in receiver.flush():
+        per_channel[event.channel].append(event)
     return per_channel
 
 
@@ -234,7 +237,8 @@ def test_dial_tone_tolerance(rng):
 
 def test_partial_blocks_carry_over(rng):
     x = through_line(bursts(rng, 6, "159#", on_ms=45, off_ms=45), codec="ulaw", rng=rng)
-    whole = DtmfReceiver(6).process(x)
+    receiver = DtmfReceiver(6)
+    whole = receiver.process(x) + receiver.flush()
     assert ["".join(e.digit for e in whole if e.channel == c) for c in range(6)] == ["159#"] * 6
     receiver = DtmfReceiver(6)
     chunked, start = [], 0
@@ -242,8 +246,26 @@ def test_partial_blocks_carry_over(rng):
         size = int(rng.choice([0, 1, 7, 39, 40, 79, 80, 81, 160, 333, 1000]))
         chunked += receiver.process(x[:, start:start + size])
         start += size
-    assert chunked == whole
+    assert chunked + receiver.flush() == whole
     assert [e.sample for e in whole] == sorted(e.sample for e in whole)
+
+
+def test_digits_come_at_most_110_ms_after_the_tone_that_confirms_them(rng):
+    x = through_line(bursts(rng, 4, "0123456789*#ABCD", on_ms=45, off_ms=45), codec="ulaw", rng=rng)
+    receiver = DtmfReceiver(4)
+    delays = []
+    for end in range(FRAME, x.shape[1] + 1, FRAME):  # 20 ms frames, as the media loop feeds them
+        delays += [end - 1 - event.sample for event in receiver.process(x[:, end - FRAME:end])]
+    assert len(delays) == 4 * 16
+    assert max(delays) <= 110 * SAMPLE_RATE_HZ // 1000  # 150 ms after the key went down
+
+
+def test_flush_hears_a_digit_at_the_very_end_of_a_recording(rng):
+    x = through_line(stack([tones.dtmf("7", on_ms=60, off_ms=0, rng=rng)]), codec="alaw", rng=rng)
+    receiver = DtmfReceiver(1)
+    assert receiver.process(x) == []  # less than one analysis batch: it waits for more audio
+    assert [e.digit for e in receiver.flush()] == ["7"]
+    assert receiver.flush() == []
 
 
 def test_channels_independent(rng):
