@@ -104,7 +104,7 @@ DIGITS_BY_CODE = "".join(DTMF_KEYS[row][col] for col in range(4) for row in rang
 # Blocks kept from earlier calls: the candidates' windows but the newest block.
 BLOCK_HISTORY = CONFIRM_WINDOWS + WINDOW_BLOCKS - 2
 WINDOW_HISTORY = CONFIRM_WINDOWS - 1  # windows kept from earlier calls
-RING_CALLS = 16  # history buffers hold this many calls before they move their history back
+RING_CALLS = 4  # history buffers hold this many calls before they move their history back
 EXIT_USAGE = 2
 DECODE_CHUNK_S = 10  # decode() feeds long recordings this many seconds at a time
 
