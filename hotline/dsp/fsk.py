@@ -284,15 +284,6 @@ def _moving_sum_gain(freq_hz: float, sample_rate: int) -> float:
     return float(abs(np.sin(LOWPASS_TAPS * w) / (LOWPASS_TAPS * np.sin(w))))
 
 
-def seizure_bit_period(soft: np.ndarray, nominal: float) -> tuple[float, int, float]:
-    """Bit period (ticks) of a channel seizure in ``soft``, the bits it spans, and its mean.
-
-    One row of :func:`seizure_bit_periods`.
-    """
-    periods, bits, levels = seizure_bit_periods(np.asarray(soft, np.float32)[None, :], nominal)
-    return float(periods[0]), int(bits[0]), float(levels[0])
-
-
 def seizure_bit_periods(soft: np.ndarray, nominal: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of ``soft``: the bit period (ticks) of the channel seizure in it, its bits, its mean.
 
