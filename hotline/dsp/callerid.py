@@ -554,12 +554,6 @@ class FskCallerIdReceiver:
     # column j is tick base + j: the last `history` values before the chunk, then the chunk.
     # Cursors are kept absolute between chunks, relative inside a scan.
 
-    def _ring_read(self, rows, start: int, stop: int) -> np.ndarray:
-        return _ring_read(self._ring, rows, start, stop)
-
-    def _ring_write(self, rows, start: int, values: np.ndarray) -> None:
-        _ring_write(self._ring, rows, start, values)
-
     def _process_chunk(self, x: np.ndarray) -> list[FskCallerIdResult]:
         d = self._decimation
         n = x.shape[1] // d
@@ -582,7 +576,7 @@ class FskCallerIdReceiver:
         lines = active.nonzero()[0]
         if lines.size == 0:
             return []
-        self._audio_write(lines, start * d, xf if lines.size == self.channels else xf[lines])
+        _ring_write(self._audio, lines, start * d, xf if lines.size == self.channels else xf[lines])
         # A hunting line is only screened for a steady tone; one that holds it is demodulated
         # from far enough back to see its channel seizure.
         full = self._full[lines]
@@ -597,20 +591,14 @@ class FskCallerIdReceiver:
             return []
         k = self._history
         work = np.empty((rows.size, k + n), np.float32)
-        work[:, :k] = self._ring_read(rows, start - k, start)
-        self._front.process(self._audio_read(rows, start * d - self._front.history, (start + n) * d), start * d,
-                            out=work[:, k:])
-        self._ring_write(rows, start, work[:, k:])
+        work[:, :k] = _ring_read(self._ring, rows, start - k, start)
+        audio = _ring_read(self._audio, rows, start * d - self._front.history, (start + n) * d)
+        self._front.process(audio, start * d, out=work[:, k:])
+        _ring_write(self._ring, rows, start, work[:, k:])
         results = self._scan(rows, work, start - k)
         # Back to screening: hunting, and no mark run going on.
         self._full[rows[(self._state[rows] == HUNT) & (self._run[rows] == 0)]] = False
         return results
-
-    def _audio_write(self, rows, start: int, x: np.ndarray) -> None:
-        _ring_write(self._audio, rows, start, x)
-
-    def _audio_read(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return _ring_read(self._audio, rows, start, stop)
 
     def _screen(self, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Which of ``rows`` now hold a steady tone near ``SCREEN_HZ`` for ``SCREEN_RUN`` stretches.
@@ -622,7 +610,7 @@ class FskCallerIdReceiver:
         first, last = start // size, stop // size  # stretches first ... last - 1 end in this chunk
         if last <= first:
             return rows[:0]
-        x = self._audio_read(rows, first * size, last * size).reshape(rows.size, last - first, size)
+        x = _ring_read(self._audio, rows, first * size, last * size).reshape(rows.size, last - first, size)
         y = x @ self._screen_oscillator
         np.multiply(y, y, out=y)
         tone = y[:, :, 0] + y[:, :, 1]
@@ -641,10 +629,10 @@ class FskCallerIdReceiver:
         front-end state and mark runs, as if they had been demodulated all along."""
         d = self._decimation
         first = start - self._prime
-        x = self._audio_read(rows, first * d - self._front.history, start * d)
+        x = _ring_read(self._audio, rows, first * d - self._front.history, start * d)
         x[:, :self._front.history] = 0.0  # demodulated from silence on, as after a line was idle
         soft = self._front.process(x, first * d)
-        self._ring_write(rows, first, soft)
+        _ring_write(self._ring, rows, first, soft)
         # A run long enough to arm already arms at the chunk's first tick.
         self._run[rows] = np.minimum(_trailing_marks(soft), self._min_mark - 1)
         self._full[rows] = True
